@@ -1,0 +1,16 @@
+"""monde.data: reading real-world data (video files) into tensors."""
+
+from monde.data.video import (
+    VIDEO_EXTENSIONS,
+    VideoFolder,
+    VideoInfo,
+    iter_clips,
+    read_video,
+    video_info,
+    write_video,
+)
+
+__all__ = [
+    "VIDEO_EXTENSIONS", "VideoFolder", "VideoInfo", "iter_clips", "read_video", "video_info",
+    "write_video",
+]

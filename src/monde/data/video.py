@@ -1,0 +1,372 @@
+"""Video files: read clips from mp4/avi/webm/mkv/mov with PyAV, write small videos.
+
+Frames come back as uint8 torch tensors ``[T, 3, H, W]`` (RGB, channels first). Frame indices
+count decoded frames in presentation order from 0; ``step`` keeps every ``step``-th of them.
+Resizing uses FFmpeg's bilinear scaler (area-aware when shrinking, so no aliasing).
+
+Every unreadable input raises :class:`monde.errors.DataError` naming the file and saying what to
+do; PyAV is imported lazily so that ``import monde.data`` works without it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from monde.errors import DataError
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v")
+REENCODE_HINT = "re-encode it with ffmpeg (ffmpeg -i IN -c:v libx264 -pix_fmt yuv420p OUT.mp4)"
+SKIP_HINT = "pass --skip-bad-videos (VideoFolder(skip_bad=True)) to skip unreadable files"
+# Encoders to try per container, best first (libx264 may be missing from LGPL builds).
+_ENCODERS = {
+    ".mp4": ("libx264", "mpeg4"), ".m4v": ("libx264", "mpeg4"), ".mov": ("libx264", "mpeg4"),
+    ".mkv": ("libx264", "mpeg4"), ".avi": ("mpeg4", "mjpeg"), ".webm": ("libvpx-vp9", "libvpx"),
+}
+
+Size = int | tuple[int, int] | None
+
+
+def _av():
+    try:
+        import av
+    except ImportError as e:
+        raise DataError('Reading and writing video needs PyAV: pip install "monde[video]"') from e
+    return av
+
+
+def _why(err: Exception) -> str:
+    """FFmpeg's own words for an error, without PyAV's errno prefix."""
+    return getattr(err, "strerror", None) or str(err)
+
+
+@dataclass
+class VideoInfo:
+    """What the container header says about a video file."""
+
+    path: Path
+    """The file."""
+    frames: int
+    """Number of frames; estimated from duration x fps when ``exact`` is False."""
+    fps: float
+    """Average frames per second (0.0 if unknown)."""
+    width: int
+    """Frame width in pixels."""
+    height: int
+    """Frame height in pixels."""
+    duration_s: float
+    """Duration in seconds (0.0 if unknown)."""
+    exact: bool = True
+    """Whether ``frames`` comes from the header rather than an estimate (webm/mkv have none)."""
+
+
+def _hw(size: Size) -> tuple[int, int] | None:
+    """``size`` as ``(height, width)``; an int means a square frame."""
+    if size is None:
+        return None
+    h, w = (size, size) if isinstance(size, int) else size
+    if h < 1 or w < 1:
+        raise DataError(f"Video size must be positive, got {size}")
+    return int(h), int(w)
+
+
+@contextmanager
+def _open(path):
+    """Open ``path`` and yield ``(container, video_stream)``, turning PyAV errors into DataError."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a video file; use VideoFolder for folders")
+    av = _av()
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError) as e:
+        raise DataError(
+            f"{path}: cannot be opened as a video ({_why(e)}): the file is truncated, corrupt "
+            f"or not a video; {REENCODE_HINT}, or {SKIP_HINT}"
+        ) from None  # the PyAV traceback says nothing more than the message
+    try:
+        if not container.streams.video:
+            raise DataError(
+                f"{path}: contains no video stream (audio only?); remove it from the data or "
+                f"{SKIP_HINT}"
+            )
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame + slice threads: several times faster on long files
+        yield container, stream
+    finally:
+        container.close()
+
+
+def _decode(container, stream, path) -> Iterator:
+    """Decoded frames of ``stream`` in order; a decoding failure becomes a DataError."""
+    av = _av()
+    n = 0
+    try:
+        for frame in container.decode(stream):
+            yield frame
+            n += 1
+    except av.FFmpegError as e:
+        raise DataError(
+            f"{path}: corrupt or truncated video, decoding failed after {n} frames "
+            f"({_why(e)}); {REENCODE_HINT}, or {SKIP_HINT}"
+        ) from None
+
+
+def _rgb(frame, hw: tuple[int, int] | None) -> np.ndarray:
+    """One decoded frame as uint8 ``[3, H, W]``, resized to ``hw`` if given."""
+    if hw is None:
+        arr = frame.to_ndarray(format="rgb24")
+    else:
+        arr = frame.to_ndarray(width=hw[1], height=hw[0], format="rgb24", interpolation="BILINEAR")
+    return arr.transpose(2, 0, 1)
+
+
+def _read(path, step: int, hw, start: int, max_frames: int | None) -> tuple[list, int]:
+    """Frames ``start, start+step, ...`` (at most ``max_frames``) and how many were decoded."""
+    if step < 1 or start < 0 or (max_frames is not None and max_frames < 1):
+        raise DataError(f"{path}: need step >= 1, start >= 0, max_frames >= 1 "
+                        f"(got step={step}, start={start}, max_frames={max_frames})")
+    out, n = [], 0
+    with _open(path) as (container, stream):
+        for i, frame in enumerate(_decode(container, stream, path)):
+            n = i + 1
+            # Skipped frames are decoded (codecs need them) but never converted to RGB.
+            if i >= start and (i - start) % step == 0:
+                out.append(_rgb(frame, hw))
+                if max_frames is not None and len(out) == max_frames:
+                    break
+    return out, n
+
+
+def read_video(
+    path, *, step: int = 1, size: Size = None, start: int = 0, max_frames: int | None = None
+) -> torch.Tensor:
+    """Decode a video into uint8 ``[T, 3, H, W]``.
+
+    Keeps every ``step``-th frame from frame index ``start``, at most ``max_frames`` of them,
+    resized to ``size`` (int for a square, or ``(height, width)``). Frames before ``start``
+    are decoded, not seeked past, so a large ``start`` costs decoding time.
+    """
+    frames, n = _read(path, step, _hw(size), start, max_frames)
+    if not frames:
+        if n == 0:
+            raise DataError(f"{path}: contains no decodable frames; {REENCODE_HINT}")
+        raise DataError(f"{path}: has only {n} frames, nothing at or after start={start}; "
+                        "use a smaller start")
+    return torch.from_numpy(np.stack(frames))
+
+
+def video_info(path) -> VideoInfo:
+    """Read the header of ``path`` (no decoding; counts packets only if the header has no length)."""
+    with _open(path) as (container, stream):
+        rate = stream.average_rate or stream.guessed_rate
+        fps = float(rate) if rate else 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        else:
+            duration = container.duration / 1e6 if container.duration else 0.0  # microseconds
+        frames, exact = int(stream.frames or 0), True
+        if frames == 0 and duration > 0 and fps > 0:
+            frames, exact = round(duration * fps), False
+        elif frames == 0:
+            # No length anywhere in the header: count packets (cheap, nothing is decoded).
+            try:
+                frames = sum(1 for p in container.demux(stream) if p.size)
+            except _av().FFmpegError as e:
+                raise DataError(f"{path}: corrupt video ({_why(e)}); {REENCODE_HINT}, or "
+                                f"{SKIP_HINT}") from None
+        cc = stream.codec_context
+        return VideoInfo(Path(path), frames, fps, cc.width, cc.height, duration, exact)
+
+
+def iter_clips(
+    path, *, clip_len: int, step: int = 1, stride: int | None = None, size: Size = None
+) -> Iterator[torch.Tensor]:
+    """Stream uint8 ``[clip_len, 3, H, W]`` clips from one video, decoding it only once.
+
+    Clips are cut from the sampled frames (every ``step``-th decoded frame); clip ``c`` starts
+    at sampled frame ``c * stride`` (default ``stride = clip_len``: back to back). Only
+    ``clip_len`` frames are held in memory. Raises DataError if the video is too short for one.
+    """
+    stride = clip_len if stride is None else stride
+    if clip_len < 1 or step < 1 or stride < 1:
+        raise DataError(f"{path}: need clip_len, step and stride >= 1 "
+                        f"(got clip_len={clip_len}, step={step}, stride={stride})")
+    hw = _hw(size)
+    window: deque = deque(maxlen=clip_len)
+    clips = n = j = 0
+    with _open(path) as (container, stream):
+        for n, frame in enumerate(_decode(container, stream, path), start=1):
+            if (n - 1) % step:
+                continue
+            # A sampled frame j is in some clip iff j % stride < clip_len; convert only those.
+            window.append(_rgb(frame, hw) if j % stride < clip_len else None)
+            first = j - clip_len + 1
+            if first >= 0 and first % stride == 0:
+                clips += 1
+                yield torch.from_numpy(np.stack(window))
+            j += 1
+    if clips == 0:
+        raise DataError(
+            f"{path}: too short for one clip: {n} frames, but a clip of {clip_len} frames "
+            f"every {step} needs {(clip_len - 1) * step + 1}; use a shorter clip or step"
+        )
+
+
+def write_video(path, frames, fps: int = 10) -> None:
+    """Write uint8 ``[T, 3, H, W]`` frames (tensor or array) to ``path``.
+
+    The container follows the extension: mp4/m4v/mov/mkv (h264, else mpeg4), avi (mpeg4,
+    else mjpeg), webm (vp9, else vp8) or gif (via PIL). Video codecs need even width and height.
+    """
+    path = Path(path)
+    arr = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
+    if arr.ndim != 4 or arr.shape[1] != 3 or arr.dtype != np.uint8 or len(arr) == 0:
+        raise DataError(f"{path}: write_video needs uint8 frames [T, 3, H, W] with T >= 1, "
+                        f"got {arr.dtype} {tuple(arr.shape)}")
+    hwc = np.ascontiguousarray(arr.transpose(0, 2, 3, 1))
+    ext = path.suffix.lower()
+    if ext == ".gif":
+        try:
+            from PIL import Image
+        except ImportError as e:
+            raise DataError('Writing gif needs pillow: pip install "monde[video]"') from e
+        images = [Image.fromarray(f) for f in hwc]
+        try:
+            images[0].save(path, save_all=True, append_images=images[1:],
+                           duration=max(1, round(1000 / fps)), loop=0)
+        except OSError as e:
+            raise DataError(f"{path}: could not write gif ({_why(e)}); check the folder exists "
+                            "and is writable") from None
+        return
+    if ext not in _ENCODERS:
+        raise DataError(f"{path}: cannot write {ext or 'no'} extension; use one of "
+                        f"{', '.join(_ENCODERS)} or .gif")
+    h, w = hwc.shape[1:3]
+    if h % 2 or w % 2:
+        raise DataError(f"{path}: video codecs need even width and height, got {w}x{h}; "
+                        "crop or resize the frames first")
+    av = _av()
+    codec = next((c for c in _ENCODERS[ext] if _has_encoder(av, c)), None)
+    if codec is None:
+        raise DataError(f"{path}: this PyAV build has none of the encoders "
+                        f"{_ENCODERS[ext]}; write .mp4 or .avi instead")
+    try:
+        with av.open(str(path), "w") as container:
+            stream = container.add_stream(codec, rate=fps)
+            stream.width, stream.height = w, h
+            stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+            # Generous quality: tests and later features compare decoded pixels.
+            stream.bit_rate = max(1_000_000, 4 * w * h * fps)
+            if codec == "libx264":
+                stream.options = {"crf": "18"}
+            for f in hwc:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+            container.mux(stream.encode())
+    except (av.FFmpegError, OSError) as e:
+        raise DataError(f"{path}: could not write video ({_why(e)}); check the folder exists and "
+                        "is writable") from None
+
+
+def _has_encoder(av, name: str) -> bool:
+    try:
+        av.codec.Codec(name, "w")
+    except Exception:  # UnknownCodecError and friends: this build lacks the encoder
+        return False
+    return True
+
+
+class VideoFolder(torch.utils.data.Dataset):
+    """Clips from every video file under ``root`` (recursive, sorted by path).
+
+    Item ``i`` is a uint8 ``[clip_len, 3, H, W]`` clip of every ``step``-th frame;
+    ``clips_per_video`` clips per file are spread evenly over its length (the middle one when
+    there is one). Pass ``size`` when the videos differ in resolution so that clips batch.
+    Files are probed on construction: with ``skip_bad=False`` an unreadable or too-short file
+    raises DataError naming it; with ``skip_bad=True`` it is left out and listed in
+    ``skipped`` as ``(path, reason)`` (see ``summary``). A file that only fails while decoding
+    is then replaced by a clip of the next readable file.
+    """
+
+    def __init__(self, root, *, clip_len: int = 16, step: int = 1, size: Size = None,
+                 clips_per_video: int = 1, skip_bad: bool = False,
+                 extensions: tuple[str, ...] = VIDEO_EXTENSIONS):
+        self.root, self.clip_len, self.step = Path(root), clip_len, step
+        self.size, self.skip_bad = _hw(size), skip_bad
+        if clip_len < 1 or step < 1 or clips_per_video < 1:
+            raise DataError(f"{self.root}: need clip_len, step and clips_per_video >= 1")
+        if not self.root.is_dir():
+            raise DataError(f"{self.root}: no such folder; check the path")
+        exts = tuple(e.lower() for e in extensions)
+        self.files = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in exts and p.is_file())
+        if not self.files:
+            raise DataError(f"{self.root}: no video files ({', '.join(exts)}) in this folder "
+                            "or below; check the path")
+        self.skipped: list[tuple[Path, str]] = []
+        self.items: list[tuple[Path, int]] = []  # (file, first frame of the clip)
+        span = (clip_len - 1) * step + 1  # decoded frames covered by one clip
+        for path in self.files:
+            try:
+                frames = video_info(path).frames
+                if frames < span:
+                    raise DataError(f"{path}: too short: {frames} frames, but a clip of "
+                                    f"{clip_len} frames every {step} needs {span}; use a "
+                                    f"shorter clip or step, or {SKIP_HINT}")
+            except DataError as e:
+                self._skip(path, e)
+                continue
+            room = frames - span  # last valid start
+            self.items += [(path, (2 * c + 1) * room // (2 * clips_per_video))
+                           for c in range(clips_per_video)]
+        if not self.items:
+            raise DataError(f"{self.root}: none of the {len(self.files)} video files is "
+                            f"readable:\n{self.summary}")
+
+    def _skip(self, path: Path, err: DataError) -> None:
+        if not self.skip_bad:
+            raise err
+        reason = str(err).removeprefix(f"{path}: ").split(";")[0]
+        self.skipped.append((path, reason))
+
+    @property
+    def summary(self) -> str:
+        """One line per skipped file, after a count: what was used and what was left out."""
+        used = len(self.files) - len(self.skipped)
+        head = (f"VideoFolder {self.root}: {used} of {len(self.files)} videos used, "
+                f"{len(self.items)} clips, {len(self.skipped)} skipped")
+        return "\n".join([head] + [f"  skipped {p}: {why}" for p, why in self.skipped])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        bad = {p for p, _ in self.skipped}
+        for k in range(len(self.items)):
+            path, start = self.items[(index + k) % len(self.items)]
+            if path in bad:
+                continue
+            try:
+                return self._clip(path, start)
+            except DataError as e:
+                self._skip(path, e)  # raises unless skip_bad
+                bad.add(path)
+        raise DataError(f"{self.root}: no readable video left:\n{self.summary}")
+
+    def _clip(self, path: Path, start: int) -> torch.Tensor:
+        span = (self.clip_len - 1) * self.step + 1
+        frames, n = _read(path, self.step, self.size, start, self.clip_len)
+        if len(frames) < self.clip_len and n >= span:
+            # The header over-estimated the length (webm/mkv): take the last clip that fits.
+            frames, n = _read(path, self.step, self.size, n - span, self.clip_len)
+        if len(frames) < self.clip_len:
+            raise DataError(f"{path}: too short: decoded {n} frames, a clip needs {span}; "
+                            f"{REENCODE_HINT}, or {SKIP_HINT}")
+        return torch.from_numpy(np.stack(frames))

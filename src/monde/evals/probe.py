@@ -1,0 +1,136 @@
+"""Linear probes of frozen features on the bouncing-balls world.
+
+Does the encoder know where the balls are and how they move? We encode clips with the frozen
+encoder, keep one feature vector per temporal token slot (the spatial token grid average-pooled
+to ``pool × pool`` cells and concatenated, so features cannot grow with resolution), and fit a
+ridge regression to the balls' true positions and velocities averaged over the frames of that
+slot. R² is measured on held-out clips; the ridge strength is chosen on a validation split of
+the training clips. The same protocol is run on a randomly initialised copy of the encoder in
+the same call, so the comparison needs no other run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from monde.evals.protocol import protocol_record
+from monde.worlds.balls import BallsConfig, BouncingBalls
+
+
+@dataclass(frozen=True)
+class BallsProbeProtocol:
+    """Frozen settings of the balls linear probe (change them → bump ``version``)."""
+
+    name: str = "balls-linear-probe"
+    version: int = 1
+    train_clips: int = 1024
+    test_clips: int = 512
+    seed: int = 20261128
+    pool: int = 2
+    ridge_grid: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+    val_fraction: float = 0.2
+
+
+@torch.no_grad()
+def slot_features(encoder, video: torch.Tensor, grid: tuple[int, int, int], pool: int,
+                  batch: int = 64) -> torch.Tensor:
+    """Per-temporal-slot features.
+
+    Args:
+        encoder: a :class:`~monde.jepa.networks.Encoder` (video).
+        video: ``[B, T, C, H, W]`` float in [0, 1].
+        grid: token grid ``(T', H', W')``.
+        pool: spatial cells per side after average pooling.
+
+    Returns:
+        ``[B, T', pool * pool * D]`` float32.
+    """
+    out = []
+    t_, h_, w_ = grid
+    for i in range(0, video.shape[0], batch):
+        z = encoder.encode(video[i:i + batch]).float()  # [b, N, D]
+        b, _, d = z.shape
+        z = z.view(b * t_, h_, w_, d).permute(0, 3, 1, 2)
+        z = torch.nn.functional.adaptive_avg_pool2d(z, pool)  # [b*T', D, pool, pool]
+        out.append(z.reshape(b, t_, -1))
+    return torch.cat(out)
+
+
+def slot_targets(state: np.ndarray, tubelet: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and velocities per temporal slot: ``state [B, T, K, 4]`` → two ``[B, T', 2K]``."""
+    b, t, k, _ = state.shape
+    s = state.reshape(b, t // tubelet, tubelet, k, 4).mean(axis=2)
+    return s[..., :2].reshape(b, t // tubelet, 2 * k), s[..., 2:].reshape(b, t // tubelet, 2 * k)
+
+
+def ridge_fit(x: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ridge regression on standardised features: returns (weights, x_mean, x_std)."""
+    mu, sd = x.mean(0), x.std(0) + 1e-6
+    xs = (x - mu) / sd
+    y_mu = y.mean(0)
+    n, f = xs.shape
+    # Solve in whichever space is smaller (primal f×f or dual n×n): same solution.
+    if f <= n:
+        w = np.linalg.solve(xs.T @ xs + lam * n * np.eye(f), xs.T @ (y - y_mu))
+    else:
+        w = xs.T @ np.linalg.solve(xs @ xs.T + lam * n * np.eye(n), y - y_mu)
+    return np.vstack([w, y_mu[None]]), mu, sd
+
+
+def ridge_predict(model, x: np.ndarray) -> np.ndarray:
+    w, mu, sd = model
+    return ((x - mu) / sd) @ w[:-1] + w[-1]
+
+
+def r2_score(y: np.ndarray, y_hat: np.ndarray) -> float:
+    """Coefficient of determination averaged over target columns."""
+    ss_res = ((y - y_hat) ** 2).sum(0)
+    ss_tot = ((y - y.mean(0)) ** 2).sum(0) + 1e-12
+    return float(np.mean(1.0 - ss_res / ss_tot))
+
+
+def _fit_eval(xtr, ytr, xte, yte, protocol: BallsProbeProtocol) -> float:
+    n_val = int(len(xtr) * protocol.val_fraction)
+    best = max(protocol.ridge_grid, key=lambda lam: r2_score(
+        ytr[:n_val], ridge_predict(ridge_fit(xtr[n_val:], ytr[n_val:], lam), xtr[:n_val])))
+    return r2_score(yte, ridge_predict(ridge_fit(xtr, ytr, best), xte))
+
+
+def probe_encoder(encoder, balls: BallsConfig, protocol: BallsProbeProtocol) -> dict:
+    """R² of positions and velocities for one encoder (frozen, eval mode)."""
+    enc_cfg = encoder.cfg
+    world = BouncingBalls(balls)
+    grid = (enc_cfg.frames // enc_cfg.tubelet, enc_cfg.height // enc_cfg.patch,
+            enc_cfg.width // enc_cfg.patch)
+    data = {}
+    for split, n, seed in [("train", protocol.train_clips, protocol.seed),
+                           ("test", protocol.test_clips, protocol.seed + 1)]:
+        clips = world.sample(n, np.random.default_rng(seed))
+        video = torch.from_numpy(clips.video).float().div_(255.0)
+        feats = slot_features(encoder, video, grid, protocol.pool).numpy()
+        pos, vel = slot_targets(clips.state, enc_cfg.tubelet)
+        data[split] = (feats.reshape(-1, feats.shape[-1]), pos.reshape(-1, pos.shape[-1]),
+                       vel.reshape(-1, vel.shape[-1]))
+    (xtr, ptr, vtr), (xte, pte, vte) = data["train"], data["test"]
+    return {"r2_position": _fit_eval(xtr, ptr, xte, pte, protocol),
+            "r2_velocity": _fit_eval(xtr, vtr, xte, vte, protocol)}
+
+
+def run_probe(model, protocol: BallsProbeProtocol | None = None) -> dict:
+    """Probe a trained :class:`~monde.jepa.world_model.WorldModel` and a random-init twin."""
+    from monde.config import from_dict
+    from monde.jepa.networks import Encoder
+
+    protocol = protocol or BallsProbeProtocol()
+    t0 = time.perf_counter()
+    balls_cfg = from_dict(BallsConfig, model.meta.get("data", {}).get("balls", {}), where="balls")
+    trained = probe_encoder(model.encoder.eval(), balls_cfg, protocol)
+    torch.manual_seed(protocol.seed)
+    random_enc = Encoder(model.config.encoder).eval()
+    baseline = probe_encoder(random_enc, balls_cfg, protocol)
+    return {"protocol": protocol_record(protocol), "trained": trained, "random_init": baseline,
+            "seconds": round(time.perf_counter() - t0, 1)}

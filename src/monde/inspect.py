@@ -1,0 +1,47 @@
+"""``monde info``: say what a model folder, run folder or checkpoint is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monde.errors import CheckpointError
+
+
+def describe(path: Path) -> dict:
+    """A flat summary (modality, sizes, steps, recipe …) of a model, run or checkpoint folder."""
+    from monde.train.checkpoint import latest_checkpoint, load_checkpoint, load_model_folder
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"nothing at {path}; pass a folder written by monde train")
+    if (path / "config.json").is_file():
+        weights, doc = load_model_folder(path)
+        model = doc["config"].get("model", {})
+        info = {"kind": "model", "path": str(path)}
+        info.update({k: v for k, v in doc.items() if k not in ("config", "data")})
+        info.update(_model_facts(model))
+        info["tensors"] = len(weights)
+        info["latest_checkpoint"] = str(latest_checkpoint(path) or "none")
+        return info
+    ckpt = load_checkpoint(path)
+    model = ckpt.config.get("model", {})
+    info = {"kind": "checkpoint", "path": str(ckpt.path), "step": ckpt.step,
+            "recipe": ckpt.config.get("recipe"),
+            "total_steps": ckpt.config.get("train", {}).get("steps")}
+    info.update(_model_facts(model))
+    return info
+
+
+def _model_facts(model: dict) -> dict:
+    enc, pred = model.get("encoder", {}), model.get("predictor", {})
+    obj, mask = model.get("objective", {}), model.get("mask", {})
+    return {
+        "modality": enc.get("modality"),
+        "input": f"{enc.get('frames')} frames x {enc.get('channels')} x {enc.get('height')}x{enc.get('width')}"
+        if enc.get("modality") == "video" else f"{enc.get('channels')} x {enc.get('height')}",
+        "encoder": f"dim {enc.get('dim')}, depth {enc.get('depth')}, heads {enc.get('heads')}, "
+                   f"patch {enc.get('patch')}, tubelet {enc.get('tubelet')}",
+        "predictor": f"dim {pred.get('dim')}, depth {pred.get('depth')}",
+        "objective": f"{obj.get('loss')} loss, {obj.get('anti_collapse')} anti-collapse, "
+                     f"{mask.get('kind')} masks",
+    }

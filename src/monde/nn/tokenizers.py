@@ -1,0 +1,94 @@
+"""Tokenizers: the only modality-aware pieces of a model.
+
+Each turns raw input into :class:`~monde.nn.tokens.Tokens` (values ``[B, N, D]`` plus grid
+positions); everything downstream is shared across modalities.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from monde.nn.tokens import Tokens, grid_positions
+
+
+class PatchTokenizer(nn.Module):
+    """Images ``[B, C, H, W]`` → non-overlapping ``patch × patch`` tokens on an ``(H/p, W/p)`` grid."""
+
+    def __init__(self, channels: int, dim: int, patch: int):
+        super().__init__()
+        self.patch = patch
+        self.proj = nn.Conv2d(channels, dim, kernel_size=patch, stride=patch)
+
+    def forward(self, x: torch.Tensor) -> Tokens:
+        if x.dim() != 4 or x.shape[-1] % self.patch or x.shape[-2] % self.patch:
+            raise ValueError(f"expected images [B, C, H, W] divisible by patch={self.patch}, "
+                             f"got {tuple(x.shape)}")
+        y = self.proj(x)  # [B, D, H', W']
+        grid = tuple(y.shape[2:])
+        return Tokens(y.flatten(2).transpose(1, 2), grid_positions(grid, x.device), grid)
+
+
+class TubeletTokenizer(nn.Module):
+    """Video ``[B, T, C, H, W]`` → ``tubelet × patch × patch`` tokens on a ``(T/t, H/p, W/p)`` grid."""
+
+    def __init__(self, channels: int, dim: int, patch: int, tubelet: int):
+        super().__init__()
+        self.patch, self.tubelet = patch, tubelet
+        self.proj = nn.Conv3d(channels, dim, kernel_size=(tubelet, patch, patch),
+                              stride=(tubelet, patch, patch))
+
+    def forward(self, x: torch.Tensor) -> Tokens:
+        if x.dim() != 5:
+            raise ValueError(f"expected video [B, T, C, H, W], got {tuple(x.shape)}")
+        b, t, c, h, w = x.shape
+        if t % self.tubelet or h % self.patch or w % self.patch:
+            raise ValueError(f"video of {t} frames of {h}x{w} is not divisible into tubelets "
+                             f"of {self.tubelet}x{self.patch}x{self.patch}")
+        y = self.proj(x.transpose(1, 2))  # [B, D, T', H', W']
+        grid = tuple(y.shape[2:])
+        return Tokens(y.flatten(2).transpose(1, 2), grid_positions(grid, x.device), grid)
+
+
+class SeriesTokenizer(nn.Module):
+    """Multichannel series ``[B, C, L]`` → per-channel patches of ``patch`` steps.
+
+    Every channel is cut into ``L / patch`` patches embedded by one shared linear map (so a
+    plant with thousands of sensors costs no more parameters per channel than a few), plus a
+    learned embedding per channel so the model knows which sensor a token comes from. Tokens
+    lie on a ``(C, L/patch)`` grid; the rotary position is time only (``P = 1``), since the
+    channel order carries no geometry.
+    """
+
+    def __init__(self, channels: int, dim: int, patch: int):
+        super().__init__()
+        self.patch, self.channels = patch, channels
+        self.proj = nn.Linear(patch, dim)
+        self.channel_embed = nn.Parameter(torch.zeros(channels, dim))
+        nn.init.trunc_normal_(self.channel_embed, std=0.02)
+
+    def forward(self, x: torch.Tensor) -> Tokens:
+        if x.dim() != 3 or x.shape[1] != self.channels or x.shape[2] % self.patch:
+            raise ValueError(f"expected series [B, {self.channels}, L] with L divisible by "
+                             f"{self.patch}, got {tuple(x.shape)}")
+        b, c, length = x.shape
+        p = length // self.patch
+        y = self.proj(x.reshape(b, c, p, self.patch)) + self.channel_embed[None, :, None, :]
+        time = torch.arange(p, dtype=torch.float32, device=x.device).repeat(c).unsqueeze(-1)
+        return Tokens(y.reshape(b, c * p, -1), time, (c, p))
+
+
+class VectorEmbedder(nn.Module):
+    """Actions or proprioception ``[B, T, A]`` → ``[B, T, D]`` with a small MLP."""
+
+    def __init__(self, in_dim: int, dim: int, hidden: int | None = None):
+        super().__init__()
+        self.in_dim = in_dim
+        hidden = hidden or dim
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        if a.shape[-1] != self.in_dim:
+            raise ValueError(f"expected vectors with {self.in_dim} values in the last dimension "
+                             f"(the model's action/proprio size), got {a.shape[-1]}")
+        return self.net(a)

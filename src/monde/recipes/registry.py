@@ -1,0 +1,152 @@
+"""The recipe registry and the code that turns a resolved config into a trained model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from monde import __version__
+from monde.config import to_dict
+from monde.errors import ConfigError
+from monde.recipes import video_physics as vp
+from monde.recipes.video_data import BallsSource, FolderSource
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named run: a one-line description and a function returning its typed config."""
+
+    name: str
+    description: str
+    build: Callable[[], object]
+
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in [
+    Recipe("video-physics-tiny", "bouncing-balls video JEPA for a laptop CPU (minutes)",
+           vp.video_physics_tiny),
+    Recipe("video-physics-medium", "bouncing-balls video JEPA, 16 frames, ViT-tiny width (CPU hour / GPU minutes)",
+           vp.video_medium),
+    Recipe("video-physics", "bouncing-balls video JEPA sized for a GPU (ViT-S, 16 frames, 20k steps)",
+           vp.video_physics),
+    Recipe("video", "video JEPA on your own files: monde train video data.folder=DIR",
+           lambda: _user_video()),
+]}
+
+
+def _user_video() -> vp.VideoRunConfig:
+    cfg = vp.video_physics_tiny()
+    cfg.recipe = "video"
+    cfg.data.source = "folder"
+    return cfg
+
+
+def get_recipe(name: str) -> Recipe:
+    """Look a recipe up by name, with a helpful error."""
+    if name not in RECIPES:
+        import difflib
+
+        close = difflib.get_close_matches(name, RECIPES, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"unknown recipe '{name}'.{hint} Run `monde recipes` to list them: "
+                          + ", ".join(RECIPES))
+    return RECIPES[name]
+
+
+def prepare_run_dir(out: Path, config: dict, overwrite: bool) -> bool:
+    """Create ``out`` or check that it holds this same run. Returns True when resuming."""
+    run_file = out / "run.json"
+    if out.exists() and overwrite:
+        shutil.rmtree(out)
+    if run_file.exists():
+        try:
+            previous = json.loads(run_file.read_text())
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{run_file} is corrupt ({e}); choose another --out or pass "
+                              "--overwrite to start over there") from e
+        if previous != config:
+            diff = _first_difference(previous, config)
+            raise ConfigError(
+                f"{out} holds another run (it differs at {diff}). Choose another --out, pass "
+                "--overwrite to replace it, or rerun with the same settings to resume it.")
+        return True
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out} is not empty and is not a monde run folder; choose another "
+                          "--out (or pass --overwrite to delete its contents)")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = run_file.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(config, indent=2))
+    tmp.replace(run_file)
+    return False
+
+
+def _first_difference(a, b, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k), f"{path}.{k}".lstrip("."))
+    return f"'{path}': {a!r} there, {b!r} now"
+
+
+def check_config(cfg: vp.VideoRunConfig) -> None:
+    """Cross-field checks the types alone cannot express."""
+    enc, balls = cfg.model.encoder, cfg.data.balls
+    if cfg.data.source == "balls" and (balls.frames, balls.size, balls.size) != (
+            enc.frames, enc.height, enc.width):
+        raise ConfigError(
+            f"the world renders {balls.frames} frames of {balls.size}x{balls.size} but the "
+            f"encoder expects {enc.frames} frames of {enc.height}x{enc.width}; set "
+            "data.balls.frames/size and model.encoder.frames/height/width to agree")
+    if enc.frames % enc.tubelet or enc.height % enc.patch or enc.width % enc.patch:
+        raise ConfigError("model.encoder.frames must be a multiple of tubelet and height/width "
+                          "multiples of patch")
+    if (enc.dim // enc.heads) < 6 or enc.dim % enc.heads:
+        raise ConfigError("model.encoder.dim must be divisible by heads with at least 6 channels "
+                          "per head (3-D rotary embedding)")
+    if cfg.train.steps < 1 or cfg.train.batch_size < 2:
+        raise ConfigError("train.steps must be ≥ 1 and train.batch_size ≥ 2")
+
+
+def run_recipe(cfg: vp.VideoRunConfig, out: Path, *, quiet: bool = False,
+               overwrite: bool = False) -> dict:
+    """Train ``cfg`` into ``out`` (resuming if ``out`` holds the same run) and export the model.
+
+    Returns the summary printed by ``monde train --json``.
+    """
+    from monde.jepa.model import JEPA
+    from monde.train.checkpoint import save_model_folder
+    from monde.train.trainer import train
+
+    check_config(cfg)
+    config = to_dict(cfg)
+    import torch.distributed as dist
+
+    is_main = int(__import__("os").environ.get("RANK", "0")) == 0
+    resumed = prepare_run_dir(out, config, overwrite) if is_main else True
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+    torch.manual_seed(cfg.train.seed)
+    model = JEPA(cfg.model, seed=cfg.train.seed)
+    enc = cfg.model.encoder
+    if cfg.data.source == "balls":
+        data = BallsSource(cfg.data.balls, seed=cfg.train.seed)
+    else:
+        data = FolderSource(cfg.data, enc.frames, (enc.height, enc.width), seed=cfg.train.seed)
+    meta = {"recipe": cfg.recipe, "modality": enc.modality}
+
+    def export(state: dict, result) -> None:
+        save_model_folder(out, model=state, config={"model": config["model"]}, meta={
+            **meta, "monde_version": __version__, "steps": result.steps,
+            "train_seconds": round(result.seconds, 1), "final_loss": result.final_loss,
+            "effective_rank": result.effective_rank, "data": config["data"],
+            "params": sum(p.numel() for p in model.encoder.parameters())})
+
+    result = train(model, data, cfg.train, out, config=config, meta=meta, quiet=quiet,
+                   export=export)
+    summary = {"recipe": cfg.recipe, **asdict(result), "out": str(out), "resumed": resumed}
+    summary["final_loss"] = round(summary["final_loss"], 5)
+    return summary

@@ -1,0 +1,60 @@
+"""Video batch sources for training: the bouncing-balls world, or a folder of video files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from monde.errors import ConfigError
+from monde.worlds.balls import BallsConfig, BouncingBalls
+
+
+@dataclass
+class VideoDataConfig:
+    """Where training clips come from."""
+
+    source: Literal["balls", "folder"] = "balls"
+    """``balls``: clips generated on the fly by the built-in physics world; ``folder``: clips
+    read with PyAV from the video files under ``folder``."""
+    balls: BallsConfig = field(default_factory=BallsConfig)
+    """The physics world (``source=balls``)."""
+    folder: str = ""
+    """Folder of mp4/webm/avi/mkv/mov files (``source=folder``)."""
+    frame_step: int = 1
+    """Keep every n-th frame of a video file."""
+    skip_bad_videos: bool = False
+    """Skip (and count) unreadable files instead of stopping with an error."""
+
+
+class BallsSource:
+    """Clips from :class:`BouncingBalls`, a deterministic function of (seed, step, rank)."""
+
+    def __init__(self, cfg: BallsConfig, seed: int = 0):
+        self.world, self.seed = BouncingBalls(cfg), seed
+
+    def batch(self, step: int, batch_size: int, rank: int = 0) -> torch.Tensor:
+        """``[B, T, 3, H, W]`` float32 in [0, 1]."""
+        clips = self.world.batch(step, batch_size, seed=self.seed, rank=rank)
+        return torch.from_numpy(clips.video).float().div_(255.0)
+
+
+class FolderSource:
+    """Random clips from a folder of videos; which clip is drawn depends only on (seed, step, rank)."""
+
+    def __init__(self, cfg: VideoDataConfig, frames: int, size: tuple[int, int], seed: int = 0):
+        from monde.data.video import VideoFolder
+
+        if not cfg.folder:
+            raise ConfigError("data.source=folder needs data.folder=PATH (a folder of videos)")
+        self.dataset = VideoFolder(cfg.folder, clip_len=frames, step=cfg.frame_step, size=size,
+                                   skip_bad=cfg.skip_bad_videos)
+        self.seed = seed
+
+    def batch(self, step: int, batch_size: int, rank: int = 0) -> torch.Tensor:
+        rng = np.random.default_rng([self.seed, step, rank])
+        idx = rng.integers(0, len(self.dataset), size=batch_size)
+        clips = [self.dataset[int(i)] for i in idx]
+        return torch.stack(clips).float().div_(255.0)

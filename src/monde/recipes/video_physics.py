@@ -1,0 +1,69 @@
+"""Video world model of the bouncing-balls world (or of the user's own videos)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from monde.jepa.config import EncoderConfig, MaskConfig, ModelConfig, PredictorConfig
+from monde.recipes.video_data import VideoDataConfig
+from monde.train.config import TrainConfig
+from monde.worlds.balls import BallsConfig
+
+
+@dataclass
+class VideoRunConfig:
+    """A whole video-pretraining run."""
+
+    recipe: str = "video-physics-tiny"
+    """Recipe the run started from (informational)."""
+    data: VideoDataConfig = field(default_factory=VideoDataConfig)
+    """Training clips."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """Encoder, predictor, masks and objective."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """Optimisation, precision, checkpoints, parallelism."""
+
+
+def video_physics_tiny() -> VideoRunConfig:
+    """CPU-sized: 8 frames of 64×64, 256 tokens, a 4-block encoder; minutes on 2 cores."""
+    frames, size = 8, 64
+    return VideoRunConfig(
+        recipe="video-physics-tiny",
+        data=VideoDataConfig(balls=BallsConfig(frames=frames, size=size, n_balls=3)),
+        model=ModelConfig(
+            encoder=EncoderConfig(frames=frames, height=size, width=size, patch=8, tubelet=2,
+                                  dim=128, depth=4, heads=4),
+            predictor=PredictorConfig(dim=64, depth=2, heads=4),
+            mask=MaskConfig(kind="vjepa"),
+        ),
+        train=TrainConfig(steps=600, batch_size=32, lr=1e-3, warmup_steps=60,
+                          checkpoint_every=100, log_every=10, diag_every=50),
+    )
+
+
+def video_physics() -> VideoRunConfig:
+    """GPU-sized: 16 frames of 64×64 (512 tokens), a ViT-S-like 12-block encoder."""
+    frames, size = 16, 64
+    return VideoRunConfig(
+        recipe="video-physics",
+        data=VideoDataConfig(balls=BallsConfig(frames=frames, size=size, n_balls=3,
+                                               occluders=1)),
+        model=ModelConfig(
+            encoder=EncoderConfig(frames=frames, height=size, width=size, patch=8, tubelet=2,
+                                  dim=384, depth=12, heads=6),
+            predictor=PredictorConfig(dim=192, depth=6, heads=6),
+            mask=MaskConfig(kind="vjepa"),
+        ),
+        train=TrainConfig(steps=20000, batch_size=128, lr=5e-4, warmup_steps=1000,
+                          checkpoint_every=500, log_every=50, diag_every=250),
+    )
+
+
+def video_medium() -> VideoRunConfig:
+    """Between the two: 16 frames, a 6-block 192-wide encoder (the benchmark's middle size)."""
+    cfg = video_physics()
+    cfg.recipe = "video-physics-medium"
+    cfg.model.encoder.dim, cfg.model.encoder.depth, cfg.model.encoder.heads = 192, 6, 3
+    cfg.model.predictor.dim, cfg.model.predictor.depth, cfg.model.predictor.heads = 96, 4, 3
+    cfg.train.batch_size = 32
+    return cfg

@@ -1,0 +1,88 @@
+"""The trainer: a run learns, checkpoints, is killed, resumes exactly; bad folders are refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from monde.config import apply_overrides
+from monde.errors import ConfigError
+from monde.recipes import get_recipe, run_recipe
+from monde.train.metrics import read_metrics
+
+
+def _cfg(overrides):
+    return apply_overrides(get_recipe("video-physics-tiny").build(), overrides)
+
+
+def _cli(args, env=None):
+    return subprocess.run([sys.executable, "-m", "monde", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_short_run_learns_and_exports(tmp_path, micro_overrides):
+    cfg = _cfg(micro_overrides + ["train.steps=24", "train.precision=fp32"])
+    s = run_recipe(cfg, tmp_path / "run", quiet=True)
+    assert s["steps"] == 24 and not s["interrupted"]
+    rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in rows] == list(range(2, 25, 2))
+    assert rows[-1]["loss"] < rows[0]["loss"]  # the latent prediction loss falls
+    assert rows[-1]["effective_rank"] > 2       # and the embeddings have not collapsed
+    assert (tmp_path / "run" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("objective", ["sigreg", "vicreg"])
+def test_regularised_objectives_train(tmp_path, micro_overrides, objective):
+    cfg = _cfg(micro_overrides + ["train.steps=4", f"model.objective.anti_collapse={objective}"])
+    s = run_recipe(cfg, tmp_path / objective, quiet=True)
+    rows = read_metrics(tmp_path / objective / "metrics.jsonl")
+    assert objective in rows[-1] and s["steps"] == 4
+
+
+def test_killed_run_resumes_exactly(tmp_path, micro_overrides):
+    args = ["train", "video-physics-tiny", *micro_overrides, "train.steps=12",
+            "train.precision=fp32", "--quiet"]
+    full = _cli([*args, "--out", str(tmp_path / "full")])
+    assert full.returncode == 0, full.stderr
+
+    # SIGKILL right after step 6: the last checkpoint is step 4, so steps 5-6 are lost.
+    killed = _cli([*args, "--out", str(tmp_path / "cut")], env={"MONDE_TEST_KILL_AT_STEP": "6"})
+    assert killed.returncode == -9
+    assert not (tmp_path / "cut" / "model.safetensors").exists()
+    resumed = _cli([*args, "--out", str(tmp_path / "cut"), "--json"])
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert summary["resumed_from"] == 4 and summary["steps"] == 12
+
+    a = load_file(tmp_path / "full" / "model.safetensors")
+    b = load_file(tmp_path / "cut" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+    # The metrics file reads as if the run had never stopped.
+    la = read_metrics(tmp_path / "full" / "metrics.jsonl")
+    lb = read_metrics(tmp_path / "cut" / "metrics.jsonl")
+    assert [r["step"] for r in la] == [r["step"] for r in lb]
+    assert la[-1]["loss"] == pytest.approx(lb[-1]["loss"], rel=1e-5)
+
+
+def test_out_folder_with_another_run_is_refused(tmp_path, micro_overrides):
+    run_recipe(_cfg(micro_overrides + ["train.steps=2"]), tmp_path / "run", quiet=True)
+    with pytest.raises(ConfigError, match="holds another run"):
+        run_recipe(_cfg(micro_overrides + ["train.steps=3", "train.lr=0.01"]), tmp_path / "run",
+                   quiet=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="not a monde run folder"):
+        run_recipe(_cfg(micro_overrides + ["train.steps=2"]), tmp_path / "other", quiet=True)
+
+
+def test_mismatched_world_and_encoder_sizes_are_refused(tmp_path, micro_overrides):
+    with pytest.raises(ConfigError, match="model.encoder.frames"):
+        run_recipe(_cfg(micro_overrides + ["data.balls.frames=6"]), tmp_path / "r", quiet=True)
