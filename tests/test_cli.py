@@ -41,8 +41,9 @@ def test_train_json_info_and_load(tmp_path, micro_overrides):
     assert meta["modality"] == "video" and meta["steps"] == 4
     assert meta["recipe"] == "video-physics-tiny" and "4 frames" in meta["input"]
 
-    import monde
     import torch
+
+    import monde
 
     model = monde.load(out)
     clip = torch.rand(2, 4, 3, 32, 32)
@@ -79,3 +80,32 @@ def test_corrupt_model_weights_are_reported(tmp_path, micro_overrides):
     (out / "model.safetensors").write_bytes(b"\x00" * 64)
     r = run("info", str(out))
     assert r.returncode == 2 and "model.safetensors" in r.stderr and "Traceback" not in r.stderr
+
+
+def _write_videos(folder, n=2):
+    import numpy as np
+
+    from monde.data import write_video
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        write_video(folder / f"v{i}.mp4", rng.integers(0, 255, (10, 3, 48, 48), dtype=np.uint8))
+
+
+def test_train_on_a_folder_of_videos_and_bad_files(tmp_path, micro_overrides):
+    pytest.importorskip("av")
+    videos = tmp_path / "videos"
+    _write_videos(videos)
+    folder_args = [o for o in micro_overrides if not o.startswith("data.balls")]
+    r = run("train", "video", "--out", str(tmp_path / "run"), f"data.folder={videos}",
+            *folder_args, "train.steps=2", "--quiet")
+    assert r.returncode == 0, r.stderr
+
+    (videos / "broken.mp4").write_bytes(b"this is not a video" * 50)
+    r = run("train", "video", "--out", str(tmp_path / "run2"), f"data.folder={videos}",
+            *folder_args, "train.steps=2", "--quiet")
+    assert r.returncode == 2 and "broken.mp4" in r.stderr and "Traceback" not in r.stderr
+    r = run("train", "video", "--out", str(tmp_path / "run3"), f"data.folder={videos}",
+            *folder_args, "train.steps=2", "data.skip_bad_videos=true", "--quiet")
+    assert r.returncode == 0, r.stderr

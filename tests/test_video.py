@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import monde.data.video as video_mod
+import monde.data.video_folder as video_folder_mod
 from monde.data import VideoFolder, iter_clips, read_video, video_info, write_video
 from monde.errors import DataError
 
@@ -192,7 +193,7 @@ def _overstate_lengths(monkeypatch, frames: int = 40):
     def info(path):
         return dataclasses.replace(real(path), frames=frames, exact=False)
 
-    monkeypatch.setattr(video_mod, "video_info", info)
+    monkeypatch.setattr(video_folder_mod, "video_info", info)
 
 
 def test_video_folder_falls_back_to_last_clip_when_length_was_overestimated(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -45,12 +46,14 @@ class FolderSource:
     """Random clips from a folder of videos; which clip is drawn depends only on (seed, step, rank)."""
 
     def __init__(self, cfg: VideoDataConfig, frames: int, size: tuple[int, int], seed: int = 0):
-        from monde.data.video import VideoFolder
+        from monde.data.video_folder import VideoFolder
 
         if not cfg.folder:
             raise ConfigError("data.source=folder needs data.folder=PATH (a folder of videos)")
         self.dataset = VideoFolder(cfg.folder, clip_len=frames, step=cfg.frame_step, size=size,
                                    skip_bad=cfg.skip_bad_videos)
+        if self.dataset.skipped:
+            print(self.dataset.summary, file=sys.stderr)
         self.seed = seed
 
     def batch(self, step: int, batch_size: int, rank: int = 0) -> torch.Tensor:

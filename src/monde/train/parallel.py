@@ -92,11 +92,6 @@ def parallelize(model: nn.Module, cfg: ParallelConfig, info: DistInfo) -> nn.Mod
     return model
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The single-device module inside a DDP wrapper (FSDP2 shards in place)."""
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
 def barrier(info: DistInfo) -> None:
     if info.distributed and dist.is_initialized():
         dist.barrier()

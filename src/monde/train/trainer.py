@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from monde.jepa.diagnostics import collapse_stats
+from monde.nn import Transformer
 from monde.train import checkpoint as ckpt
 from monde.train.config import TrainConfig
 from monde.train.metrics import MetricsLogger, Progress
@@ -33,7 +34,6 @@ from monde.train.parallel import (
     barrier,
     init_distributed,
     parallelize,
-    unwrap,
 )
 from monde.train.schedule import cosine, warmup_cosine
 from monde.train.state import gather_state, load_state
@@ -105,7 +105,12 @@ def train(model: nn.Module, data: BatchSource, cfg: TrainConfig, run_dir: Path, 
         if state.rng is not None:
             ckpt.restore_rng_state(state.rng)
         start = state.step
-    step_fn = torch.compile(wrapped) if cfg.compile else wrapped
+    if cfg.compile:
+        # Compile the transformer stacks, not the whole objective: mask sizes and the step
+        # number change every call, which would make a whole-model graph recompile each step.
+        for module in core.modules():
+            if isinstance(module, Transformer):
+                module.compile(dynamic=True)
     logger = MetricsLogger(run_dir / "metrics.jsonl", resume_step=start) if info.is_main else None
     per_rank = max(1, cfg.batch_size // info.world_size)
     recent = deque(maxlen=max(1, 256 // per_rank))  # recent embeddings for diagnostics
@@ -115,8 +120,8 @@ def train(model: nn.Module, data: BatchSource, cfg: TrainConfig, run_dir: Path, 
                         quiet=quiet or not info.is_main)
     try:
         for step in range(start, cfg.steps):
-            out = train_step(step_fn, optimizer, data, cfg, step, per_rank, info)
-            unwrap(wrapped).after_step(step + 1, cfg.steps)
+            out = train_step(wrapped, optimizer, data, cfg, step, per_rank, info)
+            core.after_step(step + 1, cfg.steps)
             recent.append(out.embeddings)
             last_loss = out.loss.item()
             done = step + 1
