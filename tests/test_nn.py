@@ -92,3 +92,14 @@ def test_transformer_shapes_and_grid_positions():
     batched = pos.expand(2, -1, -1)
     x = torch.randn(2, 12, 24)
     assert torch.allclose(tr(x, pos), tr(x, batched), atol=1e-6)
+
+
+def test_sincos_embedding_distinguishes_positions():
+    from monde.nn.posembed import sincos_embedding
+
+    pos = grid_positions((2, 3, 4))
+    e = sincos_embedding(pos, 32)
+    assert e.shape == (24, 32)
+    assert torch.allclose(e[:, 30:], torch.zeros(24, 2))  # 3 axes × 10 channels, 2 left over
+    d = torch.cdist(e, e) + torch.eye(24)
+    assert d.min() > 1e-3  # every grid cell gets its own code

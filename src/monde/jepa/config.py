@@ -32,6 +32,9 @@ class EncoderConfig:
     """Attention heads (``dim / heads`` must be even per rotary axis)."""
     mlp_ratio: float = 4.0
     """MLP hidden width as a multiple of ``dim``."""
+    abs_pos: bool = True
+    """Add fixed sine-cosine absolute position embeddings to the tokens (besides RoPE in every
+    attention layer), so features can say *where* things are, not only relative layout."""
     attn_impl: Literal["auto", "sdpa", "math"] = "auto"
     """Attention kernel; ``auto`` uses matmul-softmax for short CPU sequences, SDPA otherwise."""
 

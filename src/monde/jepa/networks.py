@@ -8,6 +8,7 @@ from torch import nn
 from monde.jepa.config import EncoderConfig, PredictorConfig
 from monde.jepa.masks import gather_tokens
 from monde.nn import PatchTokenizer, SeriesTokenizer, Tokens, Transformer, TubeletTokenizer
+from monde.nn.posembed import sincos_embedding
 
 POS_AXES = {"video": 3, "image": 2, "series": 1}
 
@@ -35,7 +36,11 @@ class Encoder(nn.Module):
 
     def tokenize(self, x: torch.Tensor) -> Tokens:
         """Raw input (see :class:`EncoderConfig`) → tokens ``[B, N, D]``."""
-        return self.tokenizer(x)
+        tokens = self.tokenizer(x)
+        if self.cfg.abs_pos:
+            pe = sincos_embedding(tokens.positions, self.cfg.dim).to(tokens.values.dtype)
+            tokens = Tokens(tokens.values + pe, tokens.positions, tokens.grid)
+        return tokens
 
     def forward(self, tokens: Tokens, keep_idx: torch.Tensor | None = None) -> torch.Tensor:
         """Encode all tokens, or only ``keep_idx [B, K]`` of them.
