@@ -32,7 +32,7 @@ class EncoderConfig:
     """Attention heads (``dim / heads`` must be even per rotary axis)."""
     mlp_ratio: float = 4.0
     """MLP hidden width as a multiple of ``dim``."""
-    abs_pos: bool = True
+    abs_pos: bool = False
     """Add fixed sine-cosine absolute position embeddings to the tokens (besides RoPE in every
     attention layer), so features can say *where* things are, not only relative layout."""
     attn_impl: Literal["auto", "sdpa", "math"] = "auto"

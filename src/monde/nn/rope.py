@@ -47,21 +47,33 @@ def rope_angles(positions: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
     return ang.flatten(-2)
 
 
-def apply_rope(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+def rope_cos_sin(angles: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cos`` and ``sin`` of ``angles [..., N, R]`` shaped to broadcast over heads: ``[B|1, 1, N, R]``.
+
+    Computed once per transformer forward and shared by every block (all blocks rotate by the
+    same angles), in the dtype the attention runs in.
+    """
+    if angles.dim() == 2:
+        angles = angles.unsqueeze(0)
+    angles = angles.unsqueeze(1)
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def apply_rope(x: torch.Tensor, angles: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """Rotate channel pairs of ``x`` by ``angles``.
+
+    Channel ``i`` of the first ``R`` is paired with channel ``R + i`` ("rotate half" layout:
+    two contiguous slices instead of strided pairs, which is cheaper on CPU).
 
     Args:
         x: ``[B, H, N, Dh]`` queries or keys.
-        angles: ``[B, N, R]`` or ``[N, R]`` with ``2 * R <= Dh``.
+        angles: ``[B, N, R]`` or ``[N, R]`` with ``2 * R <= Dh``, or the ``(cos, sin)`` pair
+            from :func:`rope_cos_sin`.
 
     Returns:
         ``[B, H, N, Dh]``, same dtype as ``x``.
     """
-    rot = 2 * angles.shape[-1]
-    if angles.dim() == 3:
-        angles = angles.unsqueeze(1)  # broadcast over heads
-    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
-    xr, rest = x[..., :rot], x[..., rot:]
-    x0, x1 = xr[..., 0::2], xr[..., 1::2]
-    out = torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1).flatten(-2)
-    return torch.cat((out, rest), dim=-1) if rest.shape[-1] else out
+    cos, sin = angles if isinstance(angles, tuple) else rope_cos_sin(angles, x.dtype)
+    r = cos.shape[-1]
+    x1, x2, rest = x[..., :r], x[..., r:2 * r], x[..., 2 * r:]
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos, rest), dim=-1)

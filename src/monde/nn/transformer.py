@@ -8,12 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from monde.nn.rope import apply_rope, rope_angles, rope_frequencies
+from monde.nn.rope import apply_rope, rope_angles, rope_cos_sin, rope_frequencies
 
 AttnImpl = Literal["auto", "sdpa", "math"]
 
-# Below this many tokens, on CPU, a plain matmul-softmax in bf16 beats the fused SDPA kernel
-# (measured ~2.4x on a Zen 5 core at 256 tokens); above it SDPA's memory savings win.
+# Up to this many tokens, on CPU in bf16, a plain matmul-softmax trains faster than the fused
+# SDPA kernel (forward + backward); in fp32, or with more tokens, SDPA wins. Measured on a
+# 2-core Zen 5 with the tiny video recipe (256 tokens): see docs/results.md.
 _MATH_MAX_TOKENS = 256
 
 
@@ -23,17 +24,22 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, impl: AttnImpl 
     Args:
         q, k, v: ``[B, H, N, Dh]``.
         impl: ``"sdpa"`` (PyTorch's fused kernel), ``"math"`` (explicit matmul-softmax) or
-            ``"auto"`` (math for short CPU sequences, SDPA otherwise).
+            ``"auto"`` (math for short bf16 sequences on CPU, SDPA otherwise).
 
     Returns:
         ``[B, H, N, Dh]``.
     """
     if impl == "auto":
-        impl = "math" if (q.device.type == "cpu" and k.shape[-2] <= _MATH_MAX_TOKENS) else "sdpa"
+        short_cpu_bf16 = (q.device.type == "cpu" and q.dtype == torch.bfloat16
+                          and k.shape[-2] <= _MATH_MAX_TOKENS)
+        impl = "math" if short_cpu_bf16 else "sdpa"
     if impl == "sdpa":
         return F.scaled_dot_product_attention(q, k, v)
-    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
-    return scores.softmax(dim=-1) @ v
+    # Autocast would run softmax in fp32 (a copy of the whole score matrix each way); in bf16
+    # it is ~5x cheaper on CPU and as accurate as the bf16 matmuls around it.
+    with torch.autocast(q.device.type, enabled=False):
+        scores = q @ (k.transpose(-2, -1) * q.shape[-1] ** -0.5)
+        return scores.softmax(dim=-1) @ v
 
 
 class Attention(nn.Module):
@@ -50,12 +56,18 @@ class Attention(nn.Module):
         self.register_buffer("freqs", rope_frequencies(dim // heads, pos_axes, rope_base),
                              persistent=False)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """x: ``[B, N, D]``; positions: ``[B, N, P]`` or ``[N, P]``. Returns ``[B, N, D]``."""
+    def rotation(self, positions: torch.Tensor, dtype: torch.dtype):
+        """RoPE ``(cos, sin)`` for ``positions [B, N, P]`` or ``[N, P]``."""
+        return rope_cos_sin(rope_angles(positions, self.freqs), dtype)
+
+    def forward(self, x: torch.Tensor, positions: torch.Tensor, rotation=None) -> torch.Tensor:
+        """x: ``[B, N, D]``; positions: ``[B, N, P]`` or ``[N, P]``; ``rotation``: a
+        precomputed :meth:`rotation` (shared by all blocks). Returns ``[B, N, D]``."""
         b, n, d = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        angles = rope_angles(positions, self.freqs)
-        q, k = apply_rope(q, angles), apply_rope(k, angles)
+        if rotation is None:
+            rotation = self.rotation(positions, q.dtype)
+        q, k = apply_rope(q, rotation), apply_rope(k, rotation)
         out = attention(q, k, v, self.impl)
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
@@ -72,8 +84,8 @@ class Block(nn.Module):
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), positions)
+    def forward(self, x: torch.Tensor, positions: torch.Tensor, rotation=None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), positions, rotation)
         return x + self.mlp(self.norm2(x))
 
 
@@ -94,8 +106,13 @@ class Transformer(nn.Module):
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """x: ``[B, N, D]``; positions: ``[B, N, P]`` or ``[N, P]``. Returns ``[B, N, D]``."""
+        rotation = None
+        if len(self.blocks):
+            dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(
+                x.device.type) else x.dtype
+            rotation = self.blocks[0].attn.rotation(positions, dtype)
         for block in self.blocks:
-            x = block(x, positions)
+            x = block(x, positions, rotation)
         return self.norm(x)
 
 

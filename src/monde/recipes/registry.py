@@ -29,7 +29,7 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("video-physics-tiny", "bouncing-balls video JEPA for a laptop CPU (minutes)",
            vp.video_physics_tiny),
-    Recipe("video-physics-medium", "bouncing-balls video JEPA, 16 frames, ViT-tiny width (CPU hour / GPU minutes)",
+    Recipe("video-physics-medium", "bouncing-balls video JEPA, 16 frames, ViT-S width at half depth (GPU minutes)",
            vp.video_medium),
     Recipe("video-physics", "bouncing-balls video JEPA sized for a GPU (ViT-S, 16 frames, 20k steps)",
            vp.video_physics),
