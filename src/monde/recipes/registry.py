@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -26,6 +27,13 @@ class Recipe:
     build: Callable[[], object]
 
 
+def _user_video() -> vp.VideoRunConfig:
+    cfg = vp.video_physics_tiny()
+    cfg.recipe = "video"
+    cfg.data.source = "folder"
+    return cfg
+
+
 RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("video-physics-tiny", "bouncing-balls video JEPA for a laptop CPU (minutes)",
            vp.video_physics_tiny),
@@ -34,15 +42,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("video-physics", "bouncing-balls video JEPA sized for a GPU (ViT-S, 16 frames, 20k steps)",
            vp.video_physics),
     Recipe("video", "video JEPA on your own files: monde train video data.folder=DIR",
-           lambda: _user_video()),
+           _user_video),
 ]}
-
-
-def _user_video() -> vp.VideoRunConfig:
-    cfg = vp.video_physics_tiny()
-    cfg.recipe = "video"
-    cfg.data.source = "folder"
-    return cfg
 
 
 def get_recipe(name: str) -> Recipe:
@@ -123,12 +124,10 @@ def run_recipe(cfg: vp.VideoRunConfig, out: Path, *, quiet: bool = False,
 
     check_config(cfg)
     config = to_dict(cfg)
-    import torch.distributed as dist
-
-    is_main = int(__import__("os").environ.get("RANK", "0")) == 0
+    # Under torchrun only rank 0 touches the folder; the others start training, whose first
+    # collective (joining the process group) waits for rank 0 to get there.
+    is_main = int(os.environ.get("RANK", "0")) == 0
     resumed = prepare_run_dir(out, config, overwrite) if is_main else True
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
     torch.manual_seed(cfg.train.seed)
     model = JEPA(cfg.model, seed=cfg.train.seed)
     enc = cfg.model.encoder
