@@ -55,3 +55,15 @@ def test_probe_recovers_positions_from_an_informative_encoder():
     proto = dataclasses.replace(BallsProbeProtocol(), train_clips=256, test_clips=128, pool=4)
     r = probe_encoder(enc, balls, proto)
     assert r["r2_position"] > 0.5
+
+
+def test_hidden_r2_only_scores_hidden_balls():
+    from monde.evals.probe import hidden_r2
+
+    y = np.array([[0.1, 0.2, 0.5, 0.5], [0.3, 0.4, 0.6, 0.7], [0.5, 0.9, 0.2, 0.1]])
+    hidden = np.array([[True, False], [True, False], [True, False]])
+    wrong_elsewhere = y.copy()
+    wrong_elsewhere[:, 2:] += 10.0  # ball 1 is visible: its errors must not count
+    assert abs(hidden_r2(y, wrong_elsewhere, hidden) - 1.0) < 1e-9
+    assert hidden_r2(y, y + 0.5, hidden) < 0
+    assert np.isnan(hidden_r2(y, y, np.zeros_like(hidden)))

@@ -123,6 +123,8 @@ def cmd_probe(args) -> int:
     human = (f"linear probe ({r['protocol']['name']} v{r['protocol']['version']}, "
              f"{r['seconds']} s)\n"
              f"  R² position: trained {t['r2_position']:.3f}   random init {b['r2_position']:.3f}\n"
-             f"  R² velocity: trained {t['r2_velocity']:.3f}   random init {b['r2_velocity']:.3f}")
+             f"  R² velocity: trained {t['r2_velocity']:.3f}   random init {b['r2_velocity']:.3f}\n"
+             f"  R² position of hidden balls ({t['hidden_fraction']:.1%} of ball-slots): "
+             f"trained {t['r2_position_hidden']:.3f}   random init {b['r2_position_hidden']:.3f}")
     _emit(args, human, r)
     return 0

@@ -26,7 +26,7 @@ class BallsProbeProtocol:
     """Frozen settings of the balls linear probe (change them → bump ``version``)."""
 
     name: str = "balls-linear-probe"
-    version: int = 1
+    version: int = 2  # v2: adds R² of hidden balls' positions
     train_clips: int = 1024
     test_clips: int = 512
     seed: int = 20261128
@@ -93,11 +93,34 @@ def r2_score(y: np.ndarray, y_hat: np.ndarray) -> float:
     return float(np.mean(1.0 - ss_res / ss_tot))
 
 
-def _fit_eval(xtr, ytr, xte, yte, protocol: BallsProbeProtocol) -> float:
+def _fit_predict(xtr, ytr, xte, protocol: BallsProbeProtocol) -> np.ndarray:
+    """Choose the ridge strength on a validation split, refit on all training rows, predict."""
     n_val = int(len(xtr) * protocol.val_fraction)
     best = max(protocol.ridge_grid, key=lambda lam: r2_score(
         ytr[:n_val], ridge_predict(ridge_fit(xtr[n_val:], ytr[n_val:], lam), xtr[:n_val])))
-    return r2_score(yte, ridge_predict(ridge_fit(xtr, ytr, best), xte))
+    return ridge_predict(ridge_fit(xtr, ytr, best), xte)
+
+
+def hidden_r2(y: np.ndarray, y_hat: np.ndarray, hidden: np.ndarray) -> float:
+    """R² of positions restricted to balls hidden behind an occluder.
+
+    Args:
+        y, y_hat: ``[M, 2K]`` true and predicted (x, y) per ball.
+        hidden: bool ``[M, K]``, ball k hidden during the whole slot.
+
+    Returns:
+        ``1 − SS_res / SS_tot`` pooled over the hidden (row, ball, axis) entries, or NaN when no
+        ball is hidden. Pixels say nothing about where these balls are: only a model of motion
+        (or of object permanence) can.
+    """
+    mask = np.repeat(hidden, 2, axis=1)
+    if mask.sum() < 2:
+        return float("nan")
+    yt, yp = y[mask], y_hat[mask]
+    cols = np.broadcast_to(np.arange(y.shape[1]), y.shape)[mask]
+    means = np.array([y[:, c][mask[:, c]].mean() if mask[:, c].any() else 0.0
+                      for c in range(y.shape[1])])
+    return float(1.0 - ((yt - yp) ** 2).sum() / (((yt - means[cols]) ** 2).sum() + 1e-12))
 
 
 def probe_encoder(encoder, balls: BallsConfig, protocol: BallsProbeProtocol) -> dict:
@@ -113,11 +136,16 @@ def probe_encoder(encoder, balls: BallsConfig, protocol: BallsProbeProtocol) -> 
         video = torch.from_numpy(clips.video).float().div_(255.0)
         feats = slot_features(encoder, video, grid, protocol.pool).numpy()
         pos, vel = slot_targets(clips.state, enc_cfg.tubelet)
+        b, t = clips.visible.shape[:2]
+        hidden = ~clips.visible.reshape(b, t // enc_cfg.tubelet, enc_cfg.tubelet, -1).any(2)
         data[split] = (feats.reshape(-1, feats.shape[-1]), pos.reshape(-1, pos.shape[-1]),
-                       vel.reshape(-1, vel.shape[-1]))
-    (xtr, ptr, vtr), (xte, pte, vte) = data["train"], data["test"]
-    return {"r2_position": _fit_eval(xtr, ptr, xte, pte, protocol),
-            "r2_velocity": _fit_eval(xtr, vtr, xte, vte, protocol)}
+                       vel.reshape(-1, vel.shape[-1]), hidden.reshape(-1, hidden.shape[-1]))
+    (xtr, ptr, vtr, _), (xte, pte, vte, hte) = data["train"], data["test"]
+    pos_hat = _fit_predict(xtr, ptr, xte, protocol)
+    return {"r2_position": r2_score(pte, pos_hat),
+            "r2_velocity": r2_score(vte, _fit_predict(xtr, vtr, xte, protocol)),
+            "r2_position_hidden": hidden_r2(pte, pos_hat, hte),
+            "hidden_fraction": float(hte.mean())}
 
 
 def run_probe(model, protocol: BallsProbeProtocol | None = None) -> dict:
