@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -50,7 +51,7 @@ class FolderSource:
 
         if not cfg.folder:
             raise ConfigError("data.source=folder needs data.folder=PATH (a folder of videos)")
-        self.dataset = VideoFolder(cfg.folder, clip_len=frames, step=cfg.frame_step, size=size,
+        self.dataset = VideoFolder(Path(cfg.folder).expanduser(), clip_len=frames, step=cfg.frame_step, size=size,
                                    skip_bad=cfg.skip_bad_videos)
         if self.dataset.skipped:
             print(self.dataset.summary, file=sys.stderr)
