@@ -35,6 +35,9 @@ def test_short_run_learns_and_exports(tmp_path, micro_overrides):
     assert rows[-1]["loss"] < rows[0]["loss"]  # the latent prediction loss falls
     assert rows[-1]["effective_rank"] > 2       # and the embeddings have not collapsed
     assert (tmp_path / "run" / "model.safetensors").exists()
+    again = run_recipe(cfg, tmp_path / "run", quiet=True)  # a finished run, rerun: no new steps
+    assert again["steps"] == 24 and again["resumed_from"] == 24
+    assert again["final_loss"] == pytest.approx(rows[-1]["loss"], abs=1e-5)
 
 
 @pytest.mark.parametrize("objective", ["sigreg", "vicreg"])

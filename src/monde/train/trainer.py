@@ -27,7 +27,7 @@ from monde.jepa.diagnostics import collapse_stats
 from monde.nn import Transformer
 from monde.train import checkpoint as ckpt
 from monde.train.config import TrainConfig
-from monde.train.metrics import MetricsLogger, Progress
+from monde.train.metrics import MetricsLogger, Progress, read_metrics
 from monde.train.parallel import (
     DistInfo,
     all_reduce_mean,
@@ -145,6 +145,12 @@ def train(model: nn.Module, data: BatchSource, cfg: TrainConfig, run_dir: Path, 
         if logger:
             logger.close()
     seconds = time.perf_counter() - t0
+    if done == start and start > 0:
+        # Nothing left to train (a finished run rerun): report what its last log line says.
+        rows = read_metrics(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
+        if rows:
+            last_loss = rows[-1].get("loss", math.nan)
+            stats = {k: rows[-1][k] for k in ("effective_rank", "std_mean") if k in rows[-1]}
     result = TrainResult(
         steps=done, seconds=seconds, final_loss=last_loss,
         effective_rank=stats.get("effective_rank", math.nan), std_mean=stats.get("std_mean", math.nan),
