@@ -39,6 +39,39 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", required=True, type=Path, help="a model folder from monde train")
     pr.add_argument("--json", action="store_true")
     pr.add_argument("--train-clips", type=int, default=None, help="override the protocol's training clips")
+
+    d = sub.add_parser("data", help="offline datasets: monde data collect WORLD --out DIR")
+    dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    c = dsub.add_parser("collect", help="roll a policy in a built-in world and write episodes")
+    c.add_argument("world", help="built-in world: two-rooms")
+    c.add_argument("--out", required=True, type=Path, help="dataset folder to create")
+    c.add_argument("--episodes", type=int, default=1000)
+    c.add_argument("--steps", type=int, default=64, help="actions per episode")
+    c.add_argument("--policy", default="random", help="random | noisy-expert")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--no-door-crossings", action="store_true",
+                   help="keep only episodes that stay in one room (two-rooms)")
+    c.add_argument("--json", action="store_true")
+
+    pl = sub.add_parser("plan", help="plan with an action-conditioned model: the frozen protocol, "
+                        "or one start/goal")
+    pl.add_argument("overrides", nargs="*", help="planner settings, e.g. name=cem samples=300")
+    pl.add_argument("--model", required=True, type=Path, help="a model folder from monde train two-rooms")
+    pl.add_argument("--world", default="two-rooms", help="world of the protocol (two-rooms)")
+    pl.add_argument("--episodes", type=int, default=None, help="override the protocol's episodes")
+    pl.add_argument("--start", default=None, help="X,Y: plan one episode from here (with --goal)")
+    pl.add_argument("--goal", default=None, help="X,Y: the goal of that episode")
+    pl.add_argument("--plot", type=Path, default=None, help="write a PNG of planned vs executed paths")
+    pl.add_argument("--json", action="store_true")
+
+    dm = sub.add_parser("demo", help="collect Two-Rooms data, train a world model, plan 50 "
+                        "episodes (~5 min on a laptop CPU)")
+    dm.add_argument("overrides", nargs="*", help="recipe overrides, e.g. train.steps=500")
+    dm.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (default runs/demo)")
+    dm.add_argument("--episodes", type=int, default=None, help="planning episodes (default: the protocol's 50)")
+    dm.add_argument("--overwrite", action="store_true", help="delete what --out holds first")
+    dm.add_argument("--json", action="store_true")
+    dm.add_argument("--quiet", action="store_true")
     return p
 
 
@@ -47,14 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     # Overrides may come before or after options (`monde train R --out D a=1 b=2`); argparse
     # stops filling a positional list at the first option, so collect the rest here.
     args, extra = parser.parse_known_args(argv)
-    bad = [e for e in extra if e.startswith("-") or args.command != "train"]
+    bad = [e for e in extra if e.startswith("-") or args.command not in ("train", "plan", "demo")]
     if bad:
         parser.error(f"unrecognized arguments: {' '.join(bad)}")
     if extra:
         args.overrides = list(args.overrides) + extra
     try:
         return {"train": cmd_train, "recipes": cmd_recipes, "info": cmd_info,
-                "probe": cmd_probe}[args.command](args)
+                "probe": cmd_probe, "data": cmd_data, "plan": cmd_plan,
+                "demo": cmd_demo}[args.command](args)
     except MondeError as e:
         print(f"monde: error: {e}", file=sys.stderr)
         return 2
@@ -127,4 +161,100 @@ def cmd_probe(args) -> int:
              f"  R² position of hidden balls ({t['hidden_fraction']:.1%} of ball-slots): "
              f"trained {t['r2_position_hidden']:.3f}   random init {b['r2_position_hidden']:.3f}")
     _emit(args, human, r)
+    return 0
+
+
+def cmd_data(args) -> int:
+    from monde.data.collect import CollectConfig, collect
+
+    cfg = CollectConfig(world=args.world, episodes=args.episodes, steps=args.steps,
+                        policy=args.policy, seed=args.seed,
+                        door_crossings=not args.no_door_crossings)
+    m = collect(cfg, args.out)
+    human = (f"wrote {m['episodes']} {m['policy']} episodes of {m['steps']} steps "
+             f"({m['episodes_with_door_crossing']} cross the door) to {args.out} in "
+             f"{m['seconds']} s")
+    _emit(args, human, {k: v for k, v in m.items() if k != "chunks"} | {"out": str(args.out)})
+    return 0
+
+
+def _point(text: str, flag: str):
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError as e:
+        raise MondeError(f"{flag} takes X,Y (two numbers), got '{text}'") from e
+    return [x, y]
+
+
+def cmd_plan(args) -> int:
+    import dataclasses
+
+    import numpy as np
+
+    import monde
+    from monde.config import apply_overrides, from_dict
+    from monde.errors import ConfigError
+    from monde.evals.planning import PROTOCOLS, evaluate, tasks, world_for
+    from monde.planning import PlannerConfig
+
+    if args.world not in PROTOCOLS:
+        raise ConfigError(f"unknown world '{args.world}'; worlds with a planning protocol: "
+                          + ", ".join(PROTOCOLS))
+    model = monde.load(args.model)
+    if not hasattr(model, "net"):
+        model.plan()  # raises the "no action-conditioned predictor" error
+    planner = apply_overrides(from_dict(PlannerConfig, model.meta.get("planner", {}), where="planner")
+                              if model.meta.get("planner") else PlannerConfig(), args.overrides)
+    protocol = PROTOCOLS[args.world]()
+    if args.episodes:
+        protocol = dataclasses.replace(protocol, episodes=args.episodes)
+    if (args.start is None) != (args.goal is None):
+        raise ConfigError("--start and --goal go together")
+    world = world_for(model, protocol)
+    if args.start is not None:
+        from monde.planning.mpc import run_episode
+
+        start, goal = np.array(_point(args.start, "--start")), np.array(_point(args.goal, "--goal"))
+        for name, p in (("--start", start), ("--goal", goal)):
+            if world.in_wall(p[None])[0] or not (0 <= p).all() or not (p <= world.cfg.size).all():
+                raise ConfigError(f"{name} {p.tolist()} is inside a wall or outside the arena")
+        ep = run_episode(model, world, start, goal, planner, protocol.budget, record_plans=True)
+        if args.plot:
+            from monde.viz import plot_plans
+            plot_plans(world, [ep], start[None], goal[None], args.plot)
+        payload = {"success": ep.success, "steps": ep.steps, "path": ep.positions.round(2).tolist(),
+                   "seconds_per_plan": round(float(np.mean(ep.plan_seconds)), 5) if ep.plan_seconds else None}
+        _emit(args, f"{'reached' if ep.success else 'did not reach'} the goal in {ep.steps} steps", payload)
+        return 0
+    r, eps = evaluate(model, protocol, planner, record=6 if args.plot else 0)
+    if args.plot:
+        from monde.viz import plot_plans
+        starts, goals = tasks(protocol, world)
+        plot_plans(world, eps, starts, goals, args.plot)
+    lo, hi = r["success_ci95"]
+    human = (f"{r['protocol']['name']} v{r['protocol']['version']} ({r['protocol']['hash']}): "
+             f"success {r['success_rate']:.1%} (95% CI {lo:.1%}-{hi:.1%}) over {r['episodes']} "
+             f"episodes with {planner.name}; {r['seconds_per_episode']:.2f} s per episode, "
+             f"{1000 * (r['seconds_per_plan'] or 0):.1f} ms per plan")
+    _emit(args, human, r)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from monde.demo import run_demo
+
+    s = run_demo(args.out, args.overrides, episodes=args.episodes, quiet=args.quiet,
+                 overwrite=args.overwrite)
+    if s.get("interrupted"):
+        print(f"interrupted; rerun the same command to resume from {args.out}", file=sys.stderr)
+        return 130
+    lo, hi = s["success_ci95"]
+    human = (f"Two-Rooms planning: {s['successes']}/{s['episodes']} goals reached "
+             f"(success {s['success_rate']:.1%}, 95% CI {lo:.1%}-{hi:.1%}) with {s['planner']['name']}\n"
+             f"  training {s['train']['steps']} steps took {s['train']['seconds']:.0f} s; planning "
+             f"{s['seconds_per_episode']:.2f} s per episode ({1000 * (s['seconds_per_plan'] or 0):.1f} ms per plan)\n"
+             f"  planned vs executed paths: {s['plot']}\n"
+             f"  one episode:               {s['gif']}\n"
+             f"  model: {s['model']} (monde.load('{s['model']}')); whole demo {s['total_seconds']:.0f} s")
+    _emit(args, human, s)
     return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from monde.config import from_dict
-from monde.errors import CheckpointError, DataError
+from monde.errors import CheckpointError, ConfigError, DataError
 from monde.jepa.config import ModelConfig
 from monde.jepa.model import JEPA
 
@@ -62,6 +62,19 @@ class WorldModel:
         z = self.encoder.encode(self._prepare(obs))
         return z.mean(dim=1) if pool else z
 
+    def rollout(self, *args, **kwargs):
+        """Not available: this model has no action-conditioned predictor."""
+        raise ConfigError(self._no_actions("roll out actions"))
+
+    def plan(self, *args, **kwargs):
+        """Not available: this model has no action-conditioned predictor."""
+        raise ConfigError(self._no_actions("plan"))
+
+    def _no_actions(self, what: str) -> str:
+        return (f"this model ({self.meta.get('recipe')}) has no action-conditioned predictor, "
+                f"so it cannot {what}; train one with `monde train two-rooms --out DIR` (or "
+                "run `monde demo`)")
+
     def to(self, device) -> WorldModel:
         self.jepa.to(device)
         return self
@@ -80,12 +93,27 @@ def load(path: str | Path, device: str = "cpu") -> WorldModel:
     if "model" not in config["config"]:
         raise CheckpointError(f"{path}/config.json has no model config: it was not written by "
                               "monde train. Point at the --out folder of a monde training run.")
+    meta = {k: v for k, v in config.items() if k != "config"}
+    if config["config"]["model"].get("kind") == "action":
+        return _load_action_model(path, weights, config["config"]["model"], meta).to(device)
     cfg = from_dict(ModelConfig, config["config"]["model"], where="model")
     jepa = JEPA(cfg)
-    missing, unexpected = jepa.load_state_dict(weights, strict=False)
+    _load_weights(jepa, weights, path)
+    return WorldModel(jepa, meta).to(device)
+
+
+def _load_action_model(path, weights: dict, model_cfg: dict, meta: dict):
+    from monde.jepa.action_model import ActionJEPA, ActionModelConfig
+    from monde.jepa.action_world_model import ActionWorldModel
+
+    net = ActionJEPA(from_dict(ActionModelConfig, model_cfg, where="model"))
+    _load_weights(net, weights, path)
+    return ActionWorldModel(net, meta)
+
+
+def _load_weights(net: torch.nn.Module, weights: dict, path) -> None:
+    missing, unexpected = net.load_state_dict(weights, strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{path}/model.safetensors does not fit its config.json "
                               f"(missing {missing[:3]}, unexpected {unexpected[:3]}); the folder "
                               "is damaged or mixed from two runs — retrain or restore it")
-    meta = {k: v for k, v in config.items() if k != "config"}
-    return WorldModel(jepa, meta).to(device)

@@ -14,6 +14,7 @@ import torch
 from monde import __version__
 from monde.config import to_dict
 from monde.errors import ConfigError
+from monde.recipes import two_rooms as tr
 from monde.recipes import video_physics as vp
 from monde.recipes.video_data import BallsSource, FolderSource
 
@@ -43,6 +44,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            vp.video_physics),
     Recipe("video", "video JEPA on your own files: monde train video data.folder=DIR",
            _user_video),
+    Recipe("two-rooms", "action-conditioned world model of Two-Rooms for planning (CPU minutes)",
+           tr.two_rooms),
+    Recipe("two-rooms-no-door", "two-rooms trained on episodes that never cross the door",
+           tr.two_rooms_no_door),
 ]}
 
 
@@ -118,6 +123,8 @@ def run_recipe(cfg: vp.VideoRunConfig, out: Path, *, quiet: bool = False,
 
     Returns the summary printed by ``monde train --json``.
     """
+    if isinstance(cfg, tr.PlanRunConfig):
+        return tr.run(cfg, out, quiet=quiet, overwrite=overwrite)
     from monde.jepa.model import JEPA
     from monde.train.checkpoint import save_model_folder
     from monde.train.trainer import train

@@ -158,8 +158,9 @@ class Progress:
         quiet: bool = False,
         every: float = 10.0,
         file: TextIO | None = None,
+        unit: str = "step",
     ):
-        self.total, self.desc, self.every = total, desc, every
+        self.total, self.desc, self.every, self.unit = total, desc, every, unit
         self.step = initial
         """Last step reported."""
         self._file = file if file is not None else sys.stderr
@@ -177,7 +178,7 @@ class Progress:
                 total=total,
                 initial=initial,
                 desc=desc,
-                unit="step",
+                unit=unit,
                 file=self._file,
                 dynamic_ncols=True,
             )
@@ -199,7 +200,7 @@ class Progress:
         pct = f" ({100 * self.step / self.total:.1f}%)" if self.total > 0 else ""
         parts = [
             f"{self.desc} {self.step}/{self.total}{pct}",
-            f"{self.steps_per_second:.2f} steps/s",
+            f"{self.steps_per_second:.2f} {self.unit}s/s",
             f"ETA {_fmt_duration(self.eta_seconds)}",
         ]
         parts += [f"{k}={v}" for k, v in self._scalars.items()]

@@ -4,7 +4,8 @@ It owns optimisation (AdamW, warm-up + cosine learning rate, cosine weight decay
 clipping), precision (bf16 autocast), checkpoints (atomic; resume continues exactly),
 metrics (JSONL) and progress. The model is any ``nn.Module`` whose forward takes
 ``(batch, step=, generator=)`` and returns a :class:`~monde.jepa.model.LossOutput`; the
-data is any object with ``batch(step, batch_size, rank) -> Tensor``. Both are deterministic
+data is any object with ``batch(step, batch_size, rank)`` returning a tensor or a dict of
+named tensors. Both are deterministic
 functions of the step, which is what makes a resumed run identical to an uninterrupted one.
 """
 
@@ -42,7 +43,7 @@ from monde.train.state import gather_state, load_state
 class BatchSource(Protocol):
     """Deterministic data: the same ``(step, rank)`` always gives the same batch."""
 
-    def batch(self, step: int, batch_size: int, rank: int = 0) -> torch.Tensor: ...
+    def batch(self, step: int, batch_size: int, rank: int = 0) -> torch.Tensor | dict: ...
 
 
 @dataclass
@@ -174,7 +175,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, data: BatchSo
         group["lr"] = lr
         if group["weight_decay"] > 0:
             group["weight_decay"] = wd
-    x = data.batch(step, per_rank, info.rank).to(info.device, non_blocking=True)
+    x = _to_device(data.batch(step, per_rank, info.rank), info.device)
     gen = _mask_generator(cfg.seed, step, info.rank)
     amp = (torch.autocast(info.device.type, dtype=torch.bfloat16)
            if cfg.precision == "bf16" else contextlib.nullcontext())
@@ -187,6 +188,13 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, data: BatchSo
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return out
+
+
+def _to_device(x, device: torch.device):
+    """Move a batch (a tensor, or a dict of named tensors) to ``device``."""
+    if isinstance(x, dict):
+        return {k: v.to(device, non_blocking=True) for k, v in x.items()}
+    return x.to(device, non_blocking=True)
 
 
 def _failpoint(step: int) -> None:

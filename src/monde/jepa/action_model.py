@@ -1,0 +1,151 @@
+"""Action-conditioned JEPA: an encoder and a predictor of the next latent given an action.
+
+Trained end to end on reward-free windows ``(o_0, a_0, o_1, …, o_n)`` (PLDM's recipe):
+
+* **prediction** — teacher forcing ``ẑ_{t+1} = f(z_t, a_t)`` from every encoded ``z_t``, plus a
+  multi-step **rollout** ``ẑ_{t+1} = f(ẑ_t, a_t)`` from ``z_0`` alone, both regressed onto the
+  encoded ``z_{t+1}`` (mean squared error in latent space, never in pixels);
+* **VICReg** variance + covariance on the latents (all-reduced under DDP), against collapse;
+* **inverse dynamics** ``g(z_t, z_{t+1}) → a_t``: the latent must keep what the actions move
+  (PLDM finds this term matters most);
+* **temporal smoothness** ``‖z_{t+1} − z_t‖²``: nearby states get nearby latents, which makes
+  latent distance a usable planning cost.
+
+A transition spans ``frameskip`` environment steps whose actions are concatenated (DINO-WM's
+frame-skip), so a short latent rollout covers a long stretch of time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from monde.jepa.model import LossOutput
+from monde.jepa.regularizers import VICReg
+from monde.nn.convnet import ConvEncoder, mlp
+
+
+@dataclass
+class ActionModelConfig:
+    """Sizes and loss weights of an action-conditioned world model."""
+
+    kind: str = "action"
+    """Marks the model family in saved configs (do not change)."""
+    channels: int = 1
+    """Image channels."""
+    size: int = 64
+    """Image side in pixels."""
+    action_dim: int = 2
+    """Action size of one environment step."""
+    proprio_dim: int = 2
+    """Proprioception size (used only when ``use_proprio``)."""
+    action_scale: float = 2.45
+    """Actions are divided by this before entering the networks (the world's max speed)."""
+    frameskip: int = 4
+    """Environment steps per predicted transition."""
+    latent_dim: int = 32
+    """Size of the latent state."""
+    widths: tuple[int, ...] = (16, 32, 64, 64)
+    """Channels of the stride-2 convolutions of the encoder."""
+    use_proprio: bool = False
+    """Also feed proprioception to the encoder (off: the model sees pixels only)."""
+    predictor_hidden: int = 256
+    """Width of the predictor MLP."""
+    predictor_layers: int = 3
+    """Linear layers of the predictor MLP."""
+    pred_weight: float = 1.0
+    """Weight of the teacher-forced one-step prediction loss."""
+    rollout_weight: float = 1.0
+    """Weight of the multi-step rollout loss."""
+    std_weight: float = 1.0
+    """VICReg variance term."""
+    cov_weight: float = 0.1
+    """VICReg covariance term."""
+    inverse_weight: float = 1.0
+    """Inverse-dynamics loss."""
+    smooth_weight: float = 0.1
+    """Temporal smoothness ``‖z_{t+1} − z_t‖²``."""
+
+    @property
+    def chunk_action_dim(self) -> int:
+        return self.frameskip * self.action_dim
+
+
+class ActionJEPA(nn.Module):
+    """Encoder ``E``, predictor ``f`` and inverse model ``g`` with the training objective.
+
+    ``forward(batch)`` takes ``{"obs": [B, n+1, C, H, W] uint8 or float, "actions": [B, n,
+    k*A], "proprio": [B, n+1, P]}`` (see :class:`~monde.data.episodes.EpisodeWindows`).
+    """
+
+    def __init__(self, cfg: ActionModelConfig, seed: int = 0):
+        super().__init__()
+        self.cfg = cfg
+        torch.manual_seed(seed)
+        extra = cfg.proprio_dim if cfg.use_proprio else 0
+        self.encoder = ConvEncoder(cfg.channels, cfg.size, cfg.latent_dim, cfg.widths)
+        self.proprio_in = nn.Linear(extra, cfg.latent_dim) if extra else None
+        self.predictor = mlp(cfg.latent_dim + cfg.chunk_action_dim, cfg.predictor_hidden,
+                             cfg.latent_dim, cfg.predictor_layers)
+        self.inverse = mlp(2 * cfg.latent_dim, cfg.predictor_hidden, cfg.chunk_action_dim, 2)
+        # Reads proprioception off the latent (trained on detached latents, so it never shapes
+        # them): planners may add a proprio cost, and plots show imagined trajectories with it.
+        self.proprio_head = mlp(cfg.latent_dim, 128, cfg.proprio_dim, 2)
+        self.vicreg = VICReg(std_coeff=cfg.std_weight, cov_coeff=cfg.cov_weight)
+
+    # ------------------------------------------------------------------ inference pieces
+    def encode(self, obs: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:
+        """Latents ``[..., D]`` of images ``[..., C, H, W]`` (uint8 0–255 or float 0–1)."""
+        lead = obs.shape[:-3]
+        x = obs.reshape(-1, *obs.shape[-3:])
+        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+        z = self.encoder(x)
+        if self.proprio_in is not None:
+            if proprio is None:
+                raise ValueError("this model also encodes proprioception; pass proprio")
+            z = z + self.proprio_in(proprio.reshape(-1, proprio.shape[-1]).float() / self.cfg.size)
+        return z.reshape(*lead, -1)
+
+    def predict(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Next latent ``[..., D]`` from ``z [..., D]`` and a transition's actions ``[..., k*A]``."""
+        a = action / self.cfg.action_scale
+        return z + self.predictor(torch.cat([z, a.to(z.dtype)], dim=-1))
+
+    def decode_proprio(self, z: torch.Tensor) -> torch.Tensor:
+        """Proprioception ``[..., P]`` read off latents ``[..., D]`` (in world units)."""
+        return self.proprio_head(z) * self.cfg.size
+
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Predicted latents ``[B, H, D]`` after each of ``actions [B, H, k*A]`` from ``z0 [B, D]``."""
+        out, z = [], z0
+        for t in range(actions.shape[1]):
+            z = self.predict(z, actions[:, t])
+            out.append(z)
+        return torch.stack(out, dim=1)
+
+    # ------------------------------------------------------------------ training
+    def forward(self, batch: dict[str, torch.Tensor], step: int = 0,
+                generator: torch.Generator | None = None) -> LossOutput:
+        c = self.cfg
+        obs, actions = batch["obs"], batch["actions"].float()
+        z = self.encode(obs, batch.get("proprio"))  # [B, n+1, D]
+        teacher = self.predict(z[:, :-1], actions)  # [B, n, D]
+        pred = F.mse_loss(teacher, z[:, 1:])
+        roll = F.mse_loss(self.rollout(z[:, 0], actions), z[:, 1:])
+        reg = self.vicreg(z.reshape(-1, c.latent_dim))
+        inv = F.mse_loss(self.inverse(torch.cat([z[:, :-1], z[:, 1:]], dim=-1)),
+                         actions / c.action_scale)
+        smooth = (z[:, 1:] - z[:, :-1]).pow(2).sum(-1).mean()
+        readout = F.mse_loss(self.proprio_head(z.detach()), batch["proprio"].float() / c.size)
+        loss = (c.pred_weight * pred + c.rollout_weight * roll + c.inverse_weight * inv
+                + c.smooth_weight * smooth + reg.loss + readout)
+        parts = {"pred": pred.detach(), "rollout": roll.detach(), "inverse": inv.detach(),
+                 "smooth": smooth.detach(), "proprio_readout": readout.detach(), "std": reg.parts["vicreg_std"],
+                 "cov": reg.parts["vicreg_cov"]}
+        return LossOutput(loss=loss, parts=parts, embeddings=z[:, 0].detach().float())
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        """Nothing to update between steps (no EMA target)."""

@@ -1,0 +1,151 @@
+"""``ActionWorldModel``: a trained action-conditioned model, ready to roll out and plan."""
+
+from __future__ import annotations
+
+import torch
+
+from monde.errors import DataError
+from monde.jepa.action_model import ActionJEPA, ActionModelConfig
+from monde.planning.base import Bounds, PlanResult
+from monde.planning.config import PlannerConfig, make_planner
+
+
+class ActionWorldModel:
+    """Encode observations, imagine the latents that actions lead to, and plan toward a goal.
+
+    Actions given to and returned by this object are per environment step (``[..., A]``);
+    the model groups them ``frameskip`` at a time into transitions.
+    """
+
+    def __init__(self, net: ActionJEPA, meta: dict | None = None):
+        self.net = net.eval().requires_grad_(False)  # gradient planning must not touch weights
+        self.meta = meta or {}
+        world = self.meta.get("world_config", {})
+        self.max_action_norm = float(world.get("max_speed", net.cfg.action_scale))
+
+    @property
+    def config(self) -> ActionModelConfig:
+        return self.net.cfg
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    # ------------------------------------------------------------------ encode / predict
+    def _images(self, obs, what: str = "obs") -> torch.Tensor:
+        c = self.config
+        x = torch.as_tensor(obs)
+        if x.dim() == 3:
+            x = x.unsqueeze(0)
+        if x.dim() != 4 or tuple(x.shape[1:]) != (c.channels, c.size, c.size):
+            raise DataError(f"{what} must be images [N, {c.channels}, {c.size}, {c.size}] (or one "
+                            f"[{c.channels}, {c.size}, {c.size}]) like the model's training data; "
+                            f"got shape {tuple(x.shape)}")
+        return x.to(self.device)
+
+    @torch.no_grad()
+    def encode(self, obs, proprio=None) -> torch.Tensor:
+        """Latents ``[N, D]`` of images ``[N, C, H, W]`` or ``[C, H, W]`` (uint8 or float 0–1)."""
+        x = self._images(obs)
+        p = None if proprio is None else torch.as_tensor(proprio, dtype=torch.float32,
+                                                         device=self.device).reshape(len(x), -1)
+        return self.net.encode(x, p)
+
+    def _transitions(self, actions) -> torch.Tensor:
+        """Per-step actions ``[N, H*k, A]`` → transition actions ``[N, H, k*A]``."""
+        c = self.config
+        a = torch.as_tensor(actions, dtype=torch.float32, device=self.device)
+        if a.dim() == 2:
+            a = a.unsqueeze(0)
+        if a.dim() != 3 or a.shape[-1] != c.action_dim:
+            raise DataError(f"actions must be [N, steps, {c.action_dim}] (this model's action "
+                            f"size is {c.action_dim}); got shape {tuple(a.shape)}")
+        if a.shape[1] % c.frameskip:
+            raise DataError(f"the number of steps ({a.shape[1]}) must be a multiple of the "
+                            f"model's frameskip ({c.frameskip})")
+        return a.reshape(a.shape[0], -1, c.frameskip * c.action_dim)
+
+    @torch.no_grad()
+    def rollout(self, z0: torch.Tensor, actions) -> torch.Tensor:
+        """Imagined latents ``[N, H, D]``, one per transition of ``actions [N, H*k, A]``.
+
+        ``z0`` is ``[N, D]`` or ``[D]`` (broadcast to all ``N`` candidate sequences), so
+        thousands of candidates roll out in one batched call.
+        """
+        a = self._transitions(actions)
+        z0 = z0.to(self.device).reshape(-1, self.config.latent_dim).expand(a.shape[0], -1)
+        return self.net.rollout(z0, a)
+
+    @torch.no_grad()
+    def decode_proprio(self, z: torch.Tensor) -> torch.Tensor:
+        """Proprioception read off latents (e.g. positions along an imagined rollout)."""
+        return self.net.decode_proprio(z.to(self.device))
+
+    # ------------------------------------------------------------------ planning
+    def bounds(self) -> Bounds:
+        return Bounds.symmetric(self.max_action_norm, self.config.action_dim)
+
+    def cost_fn(self, z: torch.Tensor, z_goal: torch.Tensor, cfg: PlannerConfig,
+                goal_proprio: torch.Tensor | None = None):
+        """Cost of candidate plans ``[N, H, A or k*A]``: latent distance to ``z_goal``."""
+        c = self.config
+
+        def cost(plan: torch.Tensor) -> torch.Tensor:
+            a = plan.repeat_interleave(c.frameskip, dim=1) if cfg.hold else plan.reshape(
+                plan.shape[0], -1, c.action_dim)
+            a = self._project(a).reshape(plan.shape[0], plan.shape[1], -1)
+            zs = self.net.rollout(z.expand(plan.shape[0], -1), a)  # [N, H, D]
+            d = (zs - z_goal).pow(2).sum(-1)  # [N, H]
+            total = d[:, -1] if cfg.cost == "final" else d.mean(1) + d[:, -1]
+            if cfg.proprio_weight and goal_proprio is not None:
+                pp = self.net.decode_proprio(zs[:, -1])
+                total = total + cfg.proprio_weight * (pp - goal_proprio).pow(2).sum(-1)
+            return total
+
+        return cost
+
+    def _project(self, a: torch.Tensor) -> torch.Tensor:
+        """Scale per-step actions onto the world's speed limit (what the world itself does)."""
+        norm = a.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return a * torch.clamp(self.max_action_norm / norm, max=1.0)
+
+    def plan(self, obs, goal_obs, planner: str | PlannerConfig = "mppi", *, init=None,
+             proprio=None, goal_proprio=None) -> PlanResult:
+        """Plan actions from observation ``obs`` to goal observation ``goal_obs``.
+
+        Returns a :class:`PlanResult` whose ``actions`` are per environment step
+        ``[horizon * frameskip, A]`` (already within the world's speed limit). ``init`` is a
+        warm start in the planner's own units (``result.actions`` of the previous call shifted
+        by :func:`monde.planning.shift` works when ``hold`` is off).
+        """
+        cfg = planner if isinstance(planner, PlannerConfig) else PlannerConfig(name=planner)
+        goal = self._images(goal_obs, "goal_obs")
+        z = self.encode(obs, proprio)
+        z_goal = self.encode(goal, goal_proprio)
+        p = self._planner(cfg)
+        gp = None if goal_proprio is None else torch.as_tensor(goal_proprio, dtype=torch.float32)
+        res = p.plan(self.cost_fn(z, z_goal, cfg, gp), init)
+        res.actions = self.expand(res.actions, cfg)
+        return res
+
+    def _planner(self, cfg: PlannerConfig):
+        c = self.config
+        dim = c.action_dim if cfg.hold else c.frameskip * c.action_dim
+        lim = self.max_action_norm
+        return make_planner(cfg, dim, Bounds.symmetric(lim, dim))
+
+    def expand(self, plan: torch.Tensor, cfg: PlannerConfig) -> torch.Tensor:
+        """A planner's ``[H, ·]`` sequence → per-step actions ``[H*k, A]`` within the limit."""
+        c = self.config
+        a = plan.repeat_interleave(c.frameskip, dim=0) if cfg.hold else plan.reshape(-1, c.action_dim)
+        return self._project(a)
+
+    def to(self, device) -> ActionWorldModel:
+        self.net.to(device)
+        return self
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"ActionWorldModel(world={self.meta.get('world')!r}, {c.channels}x{c.size}x{c.size}"
+                f" images, latent {c.latent_dim}, frameskip {c.frameskip}, "
+                f"steps={self.meta.get('steps')})")

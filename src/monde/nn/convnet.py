@@ -1,0 +1,54 @@
+"""A small convolutional image encoder, for worlds where a CNN is the cheapest good encoder.
+
+Top-down navigation images hold one small object: a ViT would spend most of its tokens on
+empty floor, while a few strided convolutions find the object in a fraction of the FLOPs.
+This is the role of PLDM's and eb_jepa's Impala-style CNNs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ConvEncoder(nn.Module):
+    """Images ``[N, C, H, W]`` (float, ~[0, 1]) → vectors ``[N, out_dim]``.
+
+    An optional stride-1 stem (``stem`` channels; off by default: at 64×64 it costs 5× the
+    rest of the network), then one stride-2 3×3 convolution per entry of ``widths`` (each halves
+    the resolution), GELU activations, and a linear head on the flattened feature map. No
+    batch norm: its batch statistics would make an embedding depend on the rest of the batch,
+    which breaks planning (one state, thousands of candidates) and DDP equivalence.
+    """
+
+    def __init__(self, channels: int, size: int, out_dim: int,
+                 widths: tuple[int, ...] = (16, 32, 64, 64), stem: int = 0):
+        super().__init__()
+        layers: list[nn.Module] = []
+        prev, side = channels, size
+        if stem:
+            layers += [nn.Conv2d(channels, stem, 3, padding=1), nn.GELU()]
+            prev = stem
+        for w in widths:
+            layers += [nn.Conv2d(prev, w, 3, stride=2, padding=1), nn.GELU()]
+            prev, side = w, (side + 1) // 2
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(prev * side * side, out_dim)
+        self.in_shape = (channels, size, size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[1:]) != self.in_shape:
+            raise ValueError(f"expected images [N, {', '.join(map(str, self.in_shape))}], got "
+                             f"{tuple(x.shape)}")
+        return self.head(self.features(x).flatten(1))
+
+
+def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 2) -> nn.Sequential:
+    """``layers`` linear layers with LayerNorm + GELU between them."""
+    mods: list[nn.Module] = []
+    d = in_dim
+    for _ in range(layers - 1):
+        mods += [nn.Linear(d, hidden), nn.LayerNorm(hidden), nn.GELU()]
+        d = hidden
+    mods.append(nn.Linear(d, out_dim))
+    return nn.Sequential(*mods)

@@ -1,0 +1,144 @@
+"""Action-conditioned world model of Two-Rooms, learned from reward-free offline episodes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from monde import __version__
+from monde.config import to_dict
+from monde.data.collect import CollectConfig, collect
+from monde.data.episodes import EpisodeDataset, EpisodeWindows, WindowSpec
+from monde.errors import ConfigError, DataError
+from monde.jepa.action_model import ActionJEPA, ActionModelConfig
+from monde.planning.config import PlannerConfig
+from monde.train.config import TrainConfig
+from monde.worlds.two_rooms import TwoRoomsConfig
+
+
+@dataclass
+class EpisodeDataConfig:
+    """Where the training episodes come from, and how windows are cut from them."""
+
+    path: str = ""
+    """An episode dataset (``monde data collect``); empty: collect one into ``OUT/data``."""
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    """What to collect when ``path`` is empty."""
+    chunks: int = 8
+    """Predicted transitions per training window (the rollout loss's length)."""
+
+
+@dataclass
+class PlanRunConfig:
+    """A whole action-conditioned run: world, data, model, training, default planner."""
+
+    recipe: str = "two-rooms"
+    """Recipe the run started from (informational)."""
+    world: TwoRoomsConfig = field(default_factory=TwoRoomsConfig)
+    """Geometry and dynamics of the world (collected data must match)."""
+    data: EpisodeDataConfig = field(default_factory=EpisodeDataConfig)
+    """Training episodes."""
+    model: ActionModelConfig = field(default_factory=ActionModelConfig)
+    """Encoder, predictor and loss weights."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """Optimisation, precision, checkpoints, parallelism."""
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
+    """Planner saved with the model as its default (``monde plan`` can override it)."""
+
+
+def two_rooms() -> PlanRunConfig:
+    """CPU-sized Two-Rooms: 1000 random-walk episodes, a small CNN + MLP predictor (~3 min)."""
+    return PlanRunConfig(
+        data=EpisodeDataConfig(collect=CollectConfig(episodes=1000, steps=64, policy="random")),
+        train=TrainConfig(steps=1500, batch_size=64, lr=1e-3, min_lr=1e-5, warmup_steps=100,
+                          weight_decay=0.0, weight_decay_end=0.0, precision="bf16",
+                          checkpoint_every=250, log_every=25, diag_every=50))
+
+
+def two_rooms_no_door() -> PlanRunConfig:
+    """Two-Rooms whose training data never crosses the door (PLDM's hard generalisation case)."""
+    cfg = two_rooms()
+    cfg.recipe = "two-rooms-no-door"
+    cfg.data.collect.door_crossings = False
+    return cfg
+
+
+def check_config(cfg: PlanRunConfig) -> None:
+    """Cross-field checks the types alone cannot express."""
+    cfg.world.validate()
+    cfg.planner.validate()
+    m = cfg.model
+    if (m.channels, m.size) != (1, cfg.world.size):
+        raise ConfigError(f"model.size ({m.size}) and model.channels ({m.channels}) must match "
+                          f"the world's images (1 channel, {cfg.world.size} px)")
+    if cfg.train.steps < 1 or cfg.train.batch_size < 2:
+        raise ConfigError("train.steps must be ≥ 1 and train.batch_size ≥ 2")
+    if cfg.data.chunks < 1 or m.frameskip < 1:
+        raise ConfigError("data.chunks and model.frameskip must be ≥ 1")
+
+
+def open_dataset(cfg: PlanRunConfig, out: Path, quiet: bool) -> EpisodeDataset:
+    """The run's training data: ``data.path``, or episodes collected into ``out/data`` once."""
+    if cfg.data.path:
+        data = EpisodeDataset(Path(cfg.data.path).expanduser())
+    else:
+        folder = out / "data"
+        if not (folder / "manifest.json").is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # an interrupted collection
+            c = cfg.data.collect
+            if not quiet:
+                print(f"collecting {c.episodes} {c.policy} episodes of {c.steps} steps "
+                      f"into {folder} ...", flush=True)
+            collect(c, folder, cfg.world)
+        data = EpisodeDataset(folder)
+    m = data.manifest
+    if m.get("world") != "two-rooms":
+        raise DataError(f"the dataset at {data.path} is from world {m.get('world')!r}, "
+                        "not two-rooms")
+    data.check_action_dim(cfg.model.action_dim)
+    if tuple(data.obs_shape) != (cfg.model.channels, cfg.model.size, cfg.model.size):
+        raise DataError(f"the dataset's observations are {data.obs_shape}, the model expects "
+                        f"{(cfg.model.channels, cfg.model.size, cfg.model.size)}")
+    if m.get("world_config") and m["world_config"] != asdict(cfg.world):
+        raise DataError(f"the dataset at {data.path} was collected in a different Two-Rooms "
+                        "geometry than world.* of this run; make them agree")
+    return data
+
+
+def run(cfg: PlanRunConfig, out: Path, *, quiet: bool = False, overwrite: bool = False) -> dict:
+    """Collect (if needed) and train ``cfg`` into ``out``, then export the model folder."""
+    from monde.recipes.registry import prepare_run_dir
+    from monde.train.checkpoint import save_model_folder
+    from monde.train.trainer import train
+
+    check_config(cfg)
+    config = to_dict(cfg)
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    resumed = prepare_run_dir(out, config, overwrite) if is_main else True
+    data = open_dataset(cfg, out, quiet or not is_main)
+    torch.manual_seed(cfg.train.seed)
+    model = ActionJEPA(cfg.model, seed=cfg.train.seed)
+    windows = EpisodeWindows(data, WindowSpec(cfg.data.chunks, cfg.model.frameskip),
+                             seed=cfg.train.seed)
+    meta = {"recipe": cfg.recipe, "modality": "image+action", "world": "two-rooms"}
+
+    def export(state: dict, result) -> None:
+        save_model_folder(out, model=state, config={"model": config["model"]}, meta={
+            **meta, "monde_version": __version__, "steps": result.steps,
+            "train_seconds": round(result.seconds, 1), "final_loss": result.final_loss,
+            "effective_rank": result.effective_rank, "world_config": config["world"],
+            "planner": config["planner"], "data": {
+                "path": str(data.path), "episodes": len(data), "steps": data.steps,
+                "policy": data.manifest.get("policy"),
+                "door_crossings_kept": data.manifest.get("door_crossings_kept")},
+            "params": sum(p.numel() for p in model.parameters())})
+
+    result = train(model, windows, cfg.train, out, config=config, meta=meta, quiet=quiet,
+                   export=export)
+    summary = {"recipe": cfg.recipe, **asdict(result), "out": str(out), "resumed": resumed}
+    summary["final_loss"] = round(summary["final_loss"], 5)
+    return summary

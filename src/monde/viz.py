@@ -1,0 +1,80 @@
+"""Pictures of what a model did: planned vs executed trajectories (PNG), an episode (GIF)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from monde.errors import ConfigError
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:  # pragma: no cover - only without the extra
+        raise ConfigError("plots need matplotlib: pip install 'monde[plot]'") from e
+    return plt
+
+
+def plot_plans(world, episodes, starts, goals, path: Path | str, n: int = 6) -> Path:
+    """A grid of up to ``n`` episodes: executed path, the first plan as imagined, start, goal.
+
+    ``episodes`` are :class:`~monde.planning.mpc.EpisodeResult` recorded with plans; the
+    imagined path is the first plan's predicted latents decoded to positions.
+    """
+    plt = _pyplot()
+    n = min(n, len(episodes))
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows), squeeze=False)
+    size = world.cfg.size
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ep = episodes[i]
+        ax.imshow(world.background, cmap="gray", vmin=0, vmax=255, extent=(0, size, size, 0))
+        p = ep.positions
+        ax.plot(p[:, 0], p[:, 1], "-", color="#4da6ff", lw=2, label="executed")
+        if ep.plans:
+            t0, imagined = ep.plans[0]
+            path0 = np.vstack([p[t0], imagined])
+            ax.plot(path0[:, 0], path0[:, 1], "--", color="#ffb000", lw=1.5,
+                    label="first plan (imagined)")
+        ax.plot(*starts[i], "o", color="white", mec="black", ms=6, label="start")
+        ax.plot(*goals[i], "*", color="#33dd55", ms=12, label="goal")
+        ax.set_title(f"{'reached' if ep.success else 'missed'} in {ep.steps} steps", fontsize=9)
+        ax.set_xlim(0, size)
+        ax.set_ylim(size, 0)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.suptitle("Two-Rooms: plans imagined by the world model vs paths executed", fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def episode_gif(world, episode, goal, path: Path | str, scale: int = 4, fps: int = 20) -> Path:
+    """An animated GIF of one episode: the agent (white), its trail (blue), the goal (green)."""
+    try:
+        from PIL import Image
+    except ImportError as e:  # pragma: no cover
+        raise ConfigError("GIFs need pillow: pip install 'monde[sim]'") from e
+    frames = []
+    trail = np.zeros((world.cfg.size, world.cfg.size), bool)
+    for pos in episode.positions:
+        x, y = int(np.clip(pos[0], 0, world.cfg.size - 1)), int(np.clip(pos[1], 0, world.cfg.size - 1))
+        trail[y, x] = True
+        rgb = world.render_rgb(pos, goal).copy()
+        rgb[trail & (rgb.sum(-1) < 200)] = (60, 140, 255)
+        frames.append(Image.fromarray(np.kron(rgb, np.ones((scale, scale, 1), np.uint8))))
+    frames += [frames[-1]] * fps  # hold the last frame for a second
+    path = Path(path)
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=1000 // fps, loop=0)
+    return path
