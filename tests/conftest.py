@@ -18,3 +18,41 @@ MICRO = [
 def micro_overrides() -> list[str]:
     """Overrides that shrink ``video-physics-tiny`` to a ~1 s run."""
     return list(MICRO)
+
+
+MICRO_TWO_ROOMS = [
+    "data.collect.episodes=16", "data.collect.steps=16", "data.chunks=2",
+    "train.steps=4", "train.batch_size=4", "train.checkpoint_every=2", "train.warmup_steps=1",
+    "train.log_every=2", "train.diag_every=2",
+]
+
+
+@pytest.fixture
+def micro_two_rooms_overrides() -> list[str]:
+    """Overrides that shrink ``two-rooms`` to a few-second run (those of ``micro_action_model``)."""
+    return list(MICRO_TWO_ROOMS)
+
+
+@pytest.fixture(scope="session")
+def micro_action_model(tmp_path_factory):
+    """Folder of a two-rooms model trained for 4 steps (shared: read it, do not write into it)."""
+    from monde.config import apply_overrides
+    from monde.recipes import get_recipe, run_recipe
+
+    out = tmp_path_factory.mktemp("two_rooms") / "model"
+    cfg = apply_overrides(get_recipe("two-rooms").build(), MICRO_TWO_ROOMS)
+    summary = run_recipe(cfg, out, quiet=True)
+    assert summary["steps"] == 4 and not summary["interrupted"]
+    return out
+
+
+@pytest.fixture(scope="session")
+def micro_video_model(tmp_path_factory):
+    """Folder of a video model (no actions) trained for 1 step with the micro overrides."""
+    from monde.config import apply_overrides
+    from monde.recipes import get_recipe, run_recipe
+
+    out = tmp_path_factory.mktemp("video") / "model"
+    cfg = apply_overrides(get_recipe("video-physics-tiny").build(), MICRO + ["train.steps=1"])
+    run_recipe(cfg, out, quiet=True)
+    return out

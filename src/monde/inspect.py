@@ -33,6 +33,14 @@ def describe(path: Path) -> dict:
 
 
 def _model_facts(model: dict) -> dict:
+    if model.get("kind") == "action":  # ActionModelConfig: no encoder/predictor sections
+        return {
+            "modality": "image+action",
+            "input": f"{model.get('channels')} x {model.get('size')}x{model.get('size')} images, "
+                     f"{model.get('action_dim')}-D actions, frameskip {model.get('frameskip')}",
+            "encoder": f"CNN widths {model.get('widths')}, latent {model.get('latent_dim')}",
+            "predictor": f"MLP {model.get('predictor_layers')} x {model.get('predictor_hidden')}",
+        }
     enc, pred = model.get("encoder", {}), model.get("predictor", {})
     obj, mask = model.get("objective", {}), model.get("mask", {})
     return {
