@@ -273,3 +273,20 @@ def test_recipe_errors(micro_action_model, micro_two_rooms_overrides, tmp_path, 
 def test_no_door_recipe_collects_without_crossings():
     cfg = get_recipe("two-rooms-no-door").build()
     assert cfg.recipe == "two-rooms-no-door" and cfg.data.collect.door_crossings is False
+
+
+def test_keypoint_head_encodes_and_is_translation_aware():
+    import torch
+
+    from monde.nn.convnet import ConvEncoder
+    from monde.worlds.two_rooms import TwoRooms
+
+    torch.manual_seed(0)
+    enc = ConvEncoder(1, 64, 8, widths=(16, 32), head="keypoints", keypoints=4)
+    world = TwoRooms()
+    imgs = torch.from_numpy(world.render([[10.0, 10.0], [50.0, 50.0]])).float() / 255
+    z = enc(imgs)
+    assert z.shape == (2, 8) and torch.isfinite(z).all()
+    assert not torch.allclose(z[0], z[1])  # two places, two latents
+    with pytest.raises(ValueError, match="unknown head"):
+        ConvEncoder(1, 64, 8, head="nope")

@@ -50,6 +50,8 @@ class ActionModelConfig:
     """Size of the latent state."""
     widths: tuple[int, ...] = (16, 32, 64, 64)
     """Channels of the stride-2 convolutions of the encoder."""
+    encoder_head: str = "linear"
+    """``linear`` on the flattened feature map, or ``keypoints`` (spatial soft-argmax)."""
     use_proprio: bool = False
     """Also feed proprioception to the encoder (off: the model sees pixels only)."""
     predictor_hidden: int = 256
@@ -86,7 +88,8 @@ class ActionJEPA(nn.Module):
         self.cfg = cfg
         torch.manual_seed(seed)
         extra = cfg.proprio_dim if cfg.use_proprio else 0
-        self.encoder = ConvEncoder(cfg.channels, cfg.size, cfg.latent_dim, cfg.widths)
+        self.encoder = ConvEncoder(cfg.channels, cfg.size, cfg.latent_dim, cfg.widths,
+                                   head=cfg.encoder_head)
         self.proprio_in = nn.Linear(extra, cfg.latent_dim) if extra else None
         self.predictor = mlp(cfg.latent_dim + cfg.chunk_action_dim, cfg.predictor_hidden,
                              cfg.latent_dim, cfg.predictor_layers)

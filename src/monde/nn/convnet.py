@@ -22,7 +22,13 @@ class ConvEncoder(nn.Module):
     """
 
     def __init__(self, channels: int, size: int, out_dim: int,
-                 widths: tuple[int, ...] = (16, 32, 64, 64), stem: int = 0):
+                 widths: tuple[int, ...] = (16, 32, 64, 64), stem: int = 0,
+                 head: str = "linear", keypoints: int = 16):
+        """``head="keypoints"``: instead of flattening, a 1×1 convolution makes ``keypoints``
+        heat maps whose spatial soft-argmax gives ``[keypoints, 2]`` image coordinates, and an
+        MLP maps those to the output. Coordinates vary continuously with an object's position
+        anywhere in the image (convolutions are translation-equivariant), so the latent of a
+        place never visited in training still sits where its neighbours put it."""
         super().__init__()
         layers: list[nn.Module] = []
         prev, side = channels, size
@@ -33,14 +39,30 @@ class ConvEncoder(nn.Module):
             layers += [nn.Conv2d(prev, w, 3, stride=2, padding=1), nn.GELU()]
             prev, side = w, (side + 1) // 2
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(prev * side * side, out_dim)
         self.in_shape = (channels, size, size)
+        self.head_kind = head
+        if head == "linear":
+            self.head = nn.Linear(prev * side * side, out_dim)
+        elif head == "keypoints":
+            self.to_maps = nn.Conv2d(prev, keypoints, 1)
+            coords = (torch.arange(side, dtype=torch.float32) + 0.5) / side * 2 - 1  # [-1, 1]
+            self.register_buffer("coords", coords, persistent=False)
+            self.head = mlp(2 * keypoints, 128, out_dim, 2)
+        else:
+            raise ValueError(f"unknown head {head!r}; choose linear or keypoints")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[1:]) != self.in_shape:
             raise ValueError(f"expected images [N, {', '.join(map(str, self.in_shape))}], got "
                              f"{tuple(x.shape)}")
-        return self.head(self.features(x).flatten(1))
+        f = self.features(x)
+        if self.head_kind == "linear":
+            return self.head(f.flatten(1))
+        maps = self.to_maps(f).float()  # [N, K, h, w]
+        p = torch.softmax(maps.flatten(2), dim=-1).view_as(maps)
+        ex = (p.sum(2) * self.coords).sum(-1)  # [N, K] expected x
+        ey = (p.sum(3) * self.coords).sum(-1)  # [N, K] expected y
+        return self.head(torch.cat([ex, ey], dim=1))
 
 
 def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 2) -> nn.Sequential:
