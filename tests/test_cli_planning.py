@@ -124,3 +124,11 @@ def test_demo(tmp_path, capsys):
     assert s["train"]["steps"] == 4 and s["config"]["samples"] == 16
     assert s["plot"] == str(out / "plans.png") and s["gif"] == str(out / "episode.gif")
     assert "Two-Rooms planning:" in stdout and "goals reached" in stdout
+    # Rerunning reuses the data and the trained model, and keeps its export as it was.
+    exported = (out / "config.json").read_text()
+    assert main(["demo", "--out", str(out), "data.collect.episodes=16", "data.collect.steps=16",
+                 "data.chunks=2", "train.steps=4", "train.batch_size=4",
+                 "planner.horizon=3", "planner.samples=16", "planner.iterations=1",
+                 "--episodes", "2", "--quiet"]) == 0
+    assert "reused the model" in capsys.readouterr().out
+    assert (out / "config.json").read_text() == exported

@@ -251,8 +251,10 @@ def cmd_demo(args) -> int:
     lo, hi = s["success_ci95"]
     human = (f"Two-Rooms planning: {s['successes']}/{s['episodes']} goals reached "
              f"(success {s['success_rate']:.1%}, 95% CI {lo:.1%}-{hi:.1%}) with {s['planner']['name']}\n"
-             f"  training {s['train']['steps']} steps took {s['train']['seconds']:.0f} s; planning "
-             f"{s['seconds_per_episode']:.2f} s per episode ({1000 * (s['seconds_per_plan'] or 0):.1f} ms per plan)\n"
+             + (f"  training {s['train']['steps']} steps took {s['train']['seconds']:.0f} s; planning "
+                if s['train']['resumed_from'] < s['train']['steps'] else
+                f"  reused the model trained in {s['model']} ({s['train']['steps']} steps); planning ")
+             + f"{s['seconds_per_episode']:.2f} s per episode ({1000 * (s['seconds_per_plan'] or 0):.1f} ms per plan)\n"
              f"  planned vs executed paths: {s['plot']}\n"
              f"  one episode:               {s['gif']}\n"
              f"  model: {s['model']} (monde.load('{s['model']}')); whole demo {s['total_seconds']:.0f} s")

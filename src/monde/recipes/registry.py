@@ -145,6 +145,8 @@ def run_recipe(cfg: vp.VideoRunConfig, out: Path, *, quiet: bool = False,
     meta = {"recipe": cfg.recipe, "modality": enc.modality}
 
     def export(state: dict, result) -> None:
+        if result.steps == result.resumed_from and (out / "config.json").is_file():
+            return  # a finished run rerun: keep the export (and its training time) as it is
         save_model_folder(out, model=state, config={"model": config["model"]}, meta={
             **meta, "monde_version": __version__, "steps": result.steps,
             "train_seconds": round(result.seconds, 1), "final_loss": result.final_loss,

@@ -127,6 +127,8 @@ def run(cfg: PlanRunConfig, out: Path, *, quiet: bool = False, overwrite: bool =
     meta = {"recipe": cfg.recipe, "modality": "image+action", "world": "two-rooms"}
 
     def export(state: dict, result) -> None:
+        if result.steps == result.resumed_from and (out / "config.json").is_file():
+            return  # a finished run rerun: keep the export (and its training time) as it is
         save_model_folder(out, model=state, config={"model": config["model"]}, meta={
             **meta, "monde_version": __version__, "steps": result.steps,
             "train_seconds": round(result.seconds, 1), "final_loss": result.final_loss,
