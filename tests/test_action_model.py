@@ -290,3 +290,15 @@ def test_keypoint_head_encodes_and_is_translation_aware():
     assert not torch.allclose(z[0], z[1])  # two places, two latents
     with pytest.raises(ValueError, match="unknown head"):
         ConvEncoder(1, 64, 8, head="nope")
+
+
+def test_proprio_cost_term_counts_when_weighted(micro_action_model):
+    model = monde.load(micro_action_model)
+    world = TwoRooms()
+    z = model.encode(world.render([[10.0, 10.0]]))
+    z_goal = model.encode(world.render([[50.0, 50.0]]))
+    plans = torch.zeros(3, 4, 2)
+    plain = model.cost_fn(z, z_goal, PlannerConfig())(plans)
+    weighted = model.cost_fn(z, z_goal, PlannerConfig(proprio_weight=1.0),
+                             torch.tensor([50.0, 50.0]))(plans)
+    assert (weighted > plain).all()  # the decoded position is far from the goal's

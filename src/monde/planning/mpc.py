@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from monde.planning.base import shift
 from monde.planning.config import PlannerConfig
@@ -55,7 +56,9 @@ def run_episode(model, world, start: np.ndarray, goal: np.ndarray, cfg: PlannerC
     while t < budget:
         z = model.encode(world.render(pos))
         t0 = time.perf_counter()
-        res = planner.plan(model.cost_fn(z, z_goal, cfg), warm)
+        # The goal's proprioception (its position) feeds the optional proprio cost term.
+        goal_proprio = torch.as_tensor(goal[0], dtype=torch.float32) if cfg.proprio_weight else None
+        res = planner.plan(model.cost_fn(z, z_goal, cfg, goal_proprio), warm)
         seconds.append(time.perf_counter() - t0)
         actions = model.expand(res.actions, cfg)
         if record_plans:

@@ -126,7 +126,6 @@ def run_recipe(cfg: vp.VideoRunConfig, out: Path, *, quiet: bool = False,
     if isinstance(cfg, tr.PlanRunConfig):
         return tr.run(cfg, out, quiet=quiet, overwrite=overwrite)
     from monde.jepa.model import JEPA
-    from monde.train.checkpoint import save_model_folder
     from monde.train.trainer import train
 
     check_config(cfg)
@@ -144,17 +143,34 @@ def run_recipe(cfg: vp.VideoRunConfig, out: Path, *, quiet: bool = False,
         data = FolderSource(cfg.data, enc.frames, (enc.height, enc.width), seed=cfg.train.seed)
     meta = {"recipe": cfg.recipe, "modality": enc.modality}
 
-    def export(state: dict, result) -> None:
-        if result.steps == result.resumed_from and (out / "config.json").is_file():
-            return  # a finished run rerun: keep the export (and its training time) as it is
-        save_model_folder(out, model=state, config={"model": config["model"]}, meta={
-            **meta, "monde_version": __version__, "steps": result.steps,
-            "train_seconds": round(result.seconds, 1), "final_loss": result.final_loss,
-            "effective_rank": result.effective_rank, "data": config["data"],
-            "params": sum(p.numel() for p in model.encoder.parameters())})
-
+    export = exporter(out, config["model"], meta, data=config["data"],
+                      params=sum(p.numel() for p in model.encoder.parameters()))
     result = train(model, data, cfg.train, out, config=config, meta=meta, quiet=quiet,
                    export=export)
-    summary = {"recipe": cfg.recipe, **asdict(result), "out": str(out), "resumed": resumed}
+    return run_summary(cfg.recipe, result, out, resumed)
+
+
+def exporter(out: Path, model_config: dict, meta: dict, **facts):
+    """The trainer's ``export`` callback: write the model folder into ``out``.
+
+    ``config.json`` gets ``meta``, the training facts (steps, time, loss, rank) and ``facts``.
+    A finished run that is rerun trains nothing and keeps its export (and training time).
+    """
+    from monde.train.checkpoint import save_model_folder
+
+    def export(state: dict, result) -> None:
+        if result.steps == result.resumed_from and (out / "config.json").is_file():
+            return
+        save_model_folder(out, model=state, config={"model": model_config}, meta={
+            **meta, "monde_version": __version__, "steps": result.steps,
+            "train_seconds": round(result.seconds, 1), "final_loss": result.final_loss,
+            "effective_rank": result.effective_rank, **facts})
+
+    return export
+
+
+def run_summary(recipe: str, result, out: Path, resumed: bool) -> dict:
+    """What ``monde train --json`` prints for a finished run."""
+    summary = {"recipe": recipe, **asdict(result), "out": str(out), "resumed": resumed}
     summary["final_loss"] = round(summary["final_loss"], 5)
     return summary

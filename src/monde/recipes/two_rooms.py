@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 
-from monde import __version__
 from monde.config import to_dict
 from monde.data.collect import CollectConfig, collect
 from monde.data.episodes import EpisodeDataset, EpisodeWindows, WindowSpec
@@ -111,8 +110,7 @@ def open_dataset(cfg: PlanRunConfig, out: Path, quiet: bool) -> EpisodeDataset:
 
 def run(cfg: PlanRunConfig, out: Path, *, quiet: bool = False, overwrite: bool = False) -> dict:
     """Collect (if needed) and train ``cfg`` into ``out``, then export the model folder."""
-    from monde.recipes.registry import prepare_run_dir
-    from monde.train.checkpoint import save_model_folder
+    from monde.recipes.registry import exporter, prepare_run_dir, run_summary
     from monde.train.trainer import train
 
     check_config(cfg)
@@ -126,21 +124,12 @@ def run(cfg: PlanRunConfig, out: Path, *, quiet: bool = False, overwrite: bool =
                              seed=cfg.train.seed)
     meta = {"recipe": cfg.recipe, "modality": "image+action", "world": "two-rooms"}
 
-    def export(state: dict, result) -> None:
-        if result.steps == result.resumed_from and (out / "config.json").is_file():
-            return  # a finished run rerun: keep the export (and its training time) as it is
-        save_model_folder(out, model=state, config={"model": config["model"]}, meta={
-            **meta, "monde_version": __version__, "steps": result.steps,
-            "train_seconds": round(result.seconds, 1), "final_loss": result.final_loss,
-            "effective_rank": result.effective_rank, "world_config": config["world"],
-            "planner": config["planner"], "data": {
-                "path": str(data.path), "episodes": len(data), "steps": data.steps,
-                "policy": data.manifest.get("policy"),
-                "door_crossings_kept": data.manifest.get("door_crossings_kept")},
-            "params": sum(p.numel() for p in model.parameters())})
-
+    export = exporter(out, config["model"], meta, world_config=config["world"],
+                      planner=config["planner"], data={
+                          "path": str(data.path), "episodes": len(data), "steps": data.steps,
+                          "policy": data.manifest.get("policy"),
+                          "door_crossings_kept": data.manifest.get("door_crossings_kept")},
+                      params=sum(p.numel() for p in model.parameters()))
     result = train(model, windows, cfg.train, out, config=config, meta=meta, quiet=quiet,
                    export=export)
-    summary = {"recipe": cfg.recipe, **asdict(result), "out": str(out), "resumed": resumed}
-    summary["final_loss"] = round(summary["final_loss"], 5)
-    return summary
+    return run_summary(cfg.recipe, result, out, resumed)
