@@ -260,7 +260,7 @@ def test_rerunning_a_finished_run_resumes_it(micro_action_model, micro_two_rooms
 @pytest.mark.parametrize("overrides, error, message", [
     (["model.size=32"], ConfigError, "must match the world's images"),
     (["data.chunks=8"], DataError, "do not fit"),
-    (["world.door_half=4.0"], DataError, "different Two-Rooms geometry"),
+    (["world.door_half=4.0"], DataError, "other world settings"),
 ])
 def test_recipe_errors(micro_action_model, micro_two_rooms_overrides, tmp_path, overrides, error,
                        message):

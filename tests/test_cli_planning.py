@@ -31,7 +31,7 @@ def test_data_collect(tmp_path, capsys):
     m = last_json(stdout)
     assert m["episodes"] == 6 and m["steps"] == 16 and m["policy"] == "random"
     assert m["out"] == str(out) and "chunks" not in m and m["monde_format"] == "episodes"
-    assert "wrote 6 random episodes of 16 steps" in stdout
+    assert "wrote 6 random two-rooms episodes of 16 steps" in stdout
     assert (out / "manifest.json").is_file()
     # The folder now holds a dataset: a second collection there is refused.
     err = error_of(capsys, ["data", "collect", "two-rooms", "--out", str(out), "--episodes", "2"])

@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
                         "or one start/goal")
     pl.add_argument("overrides", nargs="*", help="planner settings, e.g. name=cem samples=300")
     pl.add_argument("--model", required=True, type=Path, help="a model folder from monde train two-rooms")
-    pl.add_argument("--world", default="two-rooms", help="world of the protocol (two-rooms)")
+    pl.add_argument("--world", default=None, help="world of the protocol: two-rooms | reacher "
+                    "(default: the model's)")
     pl.add_argument("--episodes", type=int, default=None, help="override the protocol's episodes")
     pl.add_argument("--start", default=None, help="X,Y: plan one episode from here (with --goal)")
     pl.add_argument("--goal", default=None, help="X,Y: the goal of that episode")
@@ -171,9 +172,10 @@ def cmd_data(args) -> int:
                         policy=args.policy, seed=args.seed,
                         door_crossings=not args.no_door_crossings)
     m = collect(cfg, args.out)
-    human = (f"wrote {m['episodes']} {m['policy']} episodes of {m['steps']} steps "
-             f"({m['episodes_with_door_crossing']} cross the door) to {args.out} in "
-             f"{m['seconds']} s")
+    crossings = (f" ({m['episodes_with_door_crossing']} cross the door)"
+                 if "episodes_with_door_crossing" in m else "")
+    human = (f"wrote {m['episodes']} {m['policy']} {m['world']} episodes of {m['steps']} steps"
+             f"{crossings} to {args.out} in {m['seconds']} s")
     _emit(args, human, {k: v for k, v in m.items() if k != "chunks"} | {"out": str(args.out)})
     return 0
 
@@ -197,12 +199,17 @@ def cmd_plan(args) -> int:
     from monde.evals.planning import PROTOCOLS, evaluate, tasks, world_for
     from monde.planning import PlannerConfig
 
-    if args.world not in PROTOCOLS:
+    if args.world is not None and args.world not in PROTOCOLS:
         raise ConfigError(f"unknown world '{args.world}'; worlds with a planning protocol: "
                           + ", ".join(PROTOCOLS))
     model = monde.load(args.model)
     if not hasattr(model, "net"):
         model.plan()  # raises the "no action-conditioned predictor" error
+    args.world = args.world or model.meta.get("world")
+    if args.world not in PROTOCOLS:
+        raise ConfigError(f"the model's world {args.world!r} has no planning protocol")
+    if args.world != "two-rooms" and (args.start or args.plot):
+        raise ConfigError("--start/--goal and --plot are for two-rooms models")
     planner = apply_overrides(from_dict(PlannerConfig, model.meta.get("planner", {}), where="planner")
                               if model.meta.get("planner") else PlannerConfig(), args.overrides)
     protocol = PROTOCOLS[args.world]()

@@ -11,9 +11,9 @@ import numpy as np
 from monde.data.episodes import EpisodeWriter
 from monde.errors import ConfigError
 from monde.worlds.policies import POLICIES, make_policy
-from monde.worlds.two_rooms import TwoRooms, TwoRoomsConfig
+from monde.worlds.two_rooms import TwoRooms
 
-WORLDS = ("two-rooms",)
+WORLDS = ("two-rooms", "reacher")
 
 
 @dataclass
@@ -21,7 +21,7 @@ class CollectConfig:
     """What to collect."""
 
     world: str = "two-rooms"
-    """Built-in world (``two-rooms``)."""
+    """Built-in world (``two-rooms`` or ``reacher``)."""
     episodes: int = 1000
     """Episodes to write."""
     steps: int = 64
@@ -36,11 +36,11 @@ class CollectConfig:
     """False keeps only episodes that stay in one room (PLDM's hard split)."""
 
 
-def collect(cfg: CollectConfig, out: Path | str, world_cfg: TwoRoomsConfig | None = None,
-            progress=None) -> dict:
+def collect(cfg: CollectConfig, out: Path | str, world_cfg=None, progress=None) -> dict:
     """Collect ``cfg.episodes`` episodes into ``out``; returns the manifest (plus timing).
 
-    ``progress`` is an optional ``callable(episodes_done)``.
+    ``world_cfg`` is the world's config (``TwoRoomsConfig`` or ``ReacherConfig``; default
+    settings when None). ``progress`` is an optional ``callable(episodes_done)``.
     """
     if cfg.world not in WORLDS:
         raise ConfigError(f"unknown world '{cfg.world}'; worlds with data collection: "
@@ -49,6 +49,8 @@ def collect(cfg: CollectConfig, out: Path | str, world_cfg: TwoRoomsConfig | Non
         raise ConfigError(f"unknown policy '{cfg.policy}'; choose one of {', '.join(POLICIES)}")
     if cfg.episodes < 1 or cfg.steps < 1 or cfg.chunk < 1:
         raise ConfigError("episodes, steps and chunk must be positive")
+    if cfg.world == "reacher":
+        return _collect_reacher(cfg, out, world_cfg, progress)
     world = TwoRooms(world_cfg)
     rng = np.random.default_rng(cfg.seed)
     writer = EpisodeWriter(out, {"world": cfg.world, "world_config": asdict(world.cfg),
@@ -89,3 +91,39 @@ def _rollout(world: TwoRooms, rng: np.random.Generator, policy: str, n: int,
         act[:, t] = world.clip_action(pi(pos[:, t]))
         pos[:, t + 1] = world.step(pos[:, t], act[:, t])
     return pos, act
+
+
+def _collect_reacher(cfg: CollectConfig, out, world_cfg, progress) -> dict:
+    """Reacher episodes from rest poses, with smoothly varying random torques.
+
+    Torques follow ``a_{t+1} = clip(0.8 a_t + 0.5 ε)``: persistent enough to swing the arm
+    across its workspace, varied enough to cover speeds and reversals.
+    """
+    from monde.worlds.reacher import Reacher
+
+    if cfg.policy != "random":
+        raise ConfigError("the reacher world collects with the random policy only")
+    world = Reacher(world_cfg)
+    rng = np.random.default_rng(cfg.seed)
+    writer = EpisodeWriter(out, {"world": "reacher", "world_config": asdict(world.cfg),
+                                 "policy": cfg.policy, "seed": cfg.seed})
+    t0, done = time.perf_counter(), 0
+    while done < cfg.episodes:
+        n = min(cfg.chunk, cfg.episodes - done)
+        states = np.empty((n, cfg.steps + 1, 4))
+        act = np.empty((n, cfg.steps, 2))
+        states[:, 0] = world.sample_states(rng, n)
+        a = rng.uniform(-1, 1, (n, 2))
+        for t in range(cfg.steps):
+            a = np.clip(0.8 * a + 0.5 * rng.normal(size=a.shape), -1, 1)
+            act[:, t] = a
+            states[:, t + 1] = world.step(states[:, t], a)
+        flat = states.reshape(-1, 4)
+        obs = world.render(flat).reshape(n, cfg.steps + 1, 3, world.cfg.size, world.cfg.size)
+        writer.add(obs, act, world.proprio(flat).reshape(n, cfg.steps + 1, -1))
+        done += n
+        if progress:
+            progress(done)
+    manifest = writer.close()
+    manifest["seconds"] = round(time.perf_counter() - t0, 2)
+    return manifest

@@ -36,7 +36,22 @@ class TwoRoomsPlanProtocol:
     max_speed: float = 2.45
 
 
-PROTOCOLS = {"two-rooms": TwoRoomsPlanProtocol}
+@dataclass(frozen=True)
+class ReacherPlanProtocol:
+    """Reacher goal reaching: start and goal poses at rest, uniform (shoulder in [-π, π], elbow
+    within ±2.5 rad); the goal is given as an image of the arm at the goal pose; success is the
+    fingertip within ``success_radius`` metres of the goal pose's fingertip inside ``budget``
+    environment steps (``budget`` × 0.02 s of simulated time)."""
+
+    name: str = "reacher-plan"
+    version: int = 1
+    episodes: int = 50
+    seed: int = 20261129
+    budget: int = 100
+    success_radius: float = 0.02
+
+
+PROTOCOLS = {"two-rooms": TwoRoomsPlanProtocol, "reacher": ReacherPlanProtocol}
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -50,16 +65,28 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def tasks(protocol: TwoRoomsPlanProtocol, world: TwoRooms) -> tuple[np.ndarray, np.ndarray]:
-    """The protocol's start and goal positions, ``[episodes, 2]`` each."""
+def tasks(protocol, world) -> tuple[np.ndarray, np.ndarray]:
+    """The protocol's start and goal states (Two-Rooms: positions ``[episodes, 2]`` each)."""
     rng = np.random.default_rng(protocol.seed)
+    if isinstance(protocol, ReacherPlanProtocol):
+        return world.sample_task(rng, protocol.episodes)
     room = rng.integers(0, 2, size=protocol.episodes)
     return (world.sample_positions(rng, protocol.episodes, room, protocol.inset),
             world.sample_positions(rng, protocol.episodes, 1 - room, protocol.inset))
 
 
-def world_for(model, protocol: TwoRoomsPlanProtocol) -> TwoRooms:
+def world_for(model, protocol):
     """The model's world, checked to be the protocol's task."""
+    if isinstance(protocol, ReacherPlanProtocol):
+        from monde.worlds.reacher import Reacher, ReacherConfig
+
+        if model.meta.get("world") != "reacher":
+            raise ConfigError(f"this model was trained on world {model.meta.get('world')!r}, "
+                              "not reacher; plan with a model trained by `monde train reacher`")
+        rc = ReacherConfig(**model.meta.get("world_config", {}))
+        if rc.success_radius != protocol.success_radius:
+            raise ConfigError("the model's reacher success radius differs from the protocol's")
+        return Reacher(rc)
     if model.meta.get("world") != "two-rooms":
         raise ConfigError(f"this model was trained on world {model.meta.get('world')!r}, not "
                           "two-rooms; plan with a model trained by `monde train two-rooms`")
@@ -71,7 +98,7 @@ def world_for(model, protocol: TwoRoomsPlanProtocol) -> TwoRooms:
     return TwoRooms(wc)
 
 
-def evaluate(model, protocol: TwoRoomsPlanProtocol, planner: PlannerConfig, *,
+def evaluate(model, protocol, planner: PlannerConfig, *,
              progress=None, record: int = 0) -> tuple[dict, list[EpisodeResult]]:
     """Run the protocol; returns the JSON-able summary and the episodes.
 
@@ -93,7 +120,8 @@ def evaluate(model, protocol: TwoRoomsPlanProtocol, planner: PlannerConfig, *,
     lo, hi = wilson_interval(wins, len(episodes))
     plan_times = [s for e in episodes for s in e.plan_seconds]
     summary = {
-        "protocol": protocol_record(protocol), "world": "two-rooms", "planner": asdict(planner),
+        "protocol": protocol_record(protocol), "world": model.meta.get("world"),
+        "planner": asdict(planner),
         "success_rate": wins / len(episodes), "success_ci95": [round(lo, 4), round(hi, 4)],
         "episodes": len(episodes), "successes": wins,
         "mean_steps_to_success": (float(np.mean([e.steps for e in episodes if e.success]))

@@ -42,6 +42,8 @@ class ActionModelConfig:
     """Action size of one environment step."""
     proprio_dim: int = 2
     """Proprioception size (used only when ``use_proprio``)."""
+    proprio_scale: float = 64.0
+    """Proprioception is divided by this before entering the networks (Two-Rooms: pixels)."""
     action_scale: float = 2.45
     """Actions are divided by this before entering the networks (the world's max speed)."""
     frameskip: int = 4
@@ -109,7 +111,7 @@ class ActionJEPA(nn.Module):
         if self.proprio_in is not None:
             if proprio is None:
                 raise ValueError("this model also encodes proprioception; pass proprio")
-            z = z + self.proprio_in(proprio.reshape(-1, proprio.shape[-1]).float() / self.cfg.size)
+            z = z + self.proprio_in(proprio.reshape(-1, proprio.shape[-1]).float() / self.cfg.proprio_scale)
         return z.reshape(*lead, -1)
 
     def predict(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
@@ -119,7 +121,7 @@ class ActionJEPA(nn.Module):
 
     def decode_proprio(self, z: torch.Tensor) -> torch.Tensor:
         """Proprioception ``[..., P]`` read off latents ``[..., D]`` (in world units)."""
-        return self.proprio_head(z) * self.cfg.size
+        return self.proprio_head(z) * self.cfg.proprio_scale
 
     def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Predicted latents ``[B, H, D]`` after each of ``actions [B, H, k*A]`` from ``z0 [B, D]``."""
@@ -142,7 +144,7 @@ class ActionJEPA(nn.Module):
         inv = F.mse_loss(self.inverse(torch.cat([z[:, :-1], z[:, 1:]], dim=-1)),
                          actions / c.action_scale)
         smooth = (z[:, 1:] - z[:, :-1]).pow(2).sum(-1).mean()
-        readout = F.mse_loss(self.proprio_head(z.detach()), batch["proprio"].float() / c.size)
+        readout = F.mse_loss(self.proprio_head(z.detach()), batch["proprio"].float() / c.proprio_scale)
         loss = (c.pred_weight * pred + c.rollout_weight * roll + c.inverse_weight * inv
                 + c.smooth_weight * smooth + reg.loss + readout)
         parts = {"pred": pred.detach(), "rollout": roll.detach(), "inverse": inv.detach(),

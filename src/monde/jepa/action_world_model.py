@@ -21,7 +21,10 @@ class ActionWorldModel:
         self.net = net.eval().requires_grad_(False)  # gradient planning must not touch weights
         self.meta = meta or {}
         world = self.meta.get("world_config", {})
-        self.max_action_norm = float(world.get("max_speed", net.cfg.action_scale))
+        # Two-Rooms limits the norm of a displacement; Reacher clips each torque to [-1, 1].
+        self.box_actions = self.meta.get("world") == "reacher"
+        self.max_action_norm = 1.0 if self.box_actions else float(
+            world.get("max_speed", net.cfg.action_scale))
 
     @property
     def config(self) -> ActionModelConfig:
@@ -105,7 +108,9 @@ class ActionWorldModel:
         return cost
 
     def _project(self, a: torch.Tensor) -> torch.Tensor:
-        """Scale per-step actions onto the world's speed limit (what the world itself does)."""
+        """Bring per-step actions within the world's limits (what the world itself does)."""
+        if self.box_actions:
+            return a.clamp(-self.max_action_norm, self.max_action_norm)
         norm = a.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         return a * torch.clamp(self.max_action_norm / norm, max=1.0)
 

@@ -19,7 +19,7 @@ class EpisodeResult:
     Attributes:
         success: the goal was reached within the budget.
         steps: environment steps taken.
-        positions: ``[steps+1, 2]`` true positions visited.
+        positions: ``[steps+1, S]`` true states visited (Two-Rooms: positions).
         plans: per plan, ``(step, imagined positions [H, 2])`` decoded from the predicted latents.
         plan_seconds: wall time of each planner call.
     """
@@ -39,25 +39,31 @@ def run_episode(model, world, start: np.ndarray, goal: np.ndarray, cfg: PlannerC
         model: an :class:`~monde.jepa.action_world_model.ActionWorldModel`.
         world: a vectorised world with ``render(pos)``, ``step(pos, a)``, ``success(pos, goal)``
             (e.g. :class:`~monde.worlds.two_rooms.TwoRooms`); one agent is simulated.
-        start, goal: ``[2]`` positions.
+        start, goal: states (Two-Rooms: ``[2]`` positions).
         cfg: planner settings (horizon, replanning period, cost).
         budget: most environment steps.
         record_plans: keep the imagined trajectory of every plan (for plots).
     """
     k = model.config.frameskip
     planner = model._planner(cfg)
-    z_goal = model.encode(world.render(goal[None]))
-    pos = np.asarray(start, dtype=np.float64).reshape(1, 2)
-    goal = np.asarray(goal, dtype=np.float64).reshape(1, 2)
+    pos = np.asarray(start, dtype=np.float64).reshape(1, -1)
+    goal = np.asarray(goal, dtype=np.float64).reshape(1, -1)
+    uses_proprio = model.config.use_proprio
+
+    def encode(state):
+        return model.encode(world.render(state), world.proprio(state) if uses_proprio else None)
+
+    z_goal = encode(goal)
     visited, plans, seconds = [pos[0].copy()], [], []
     warm, t = None, 0
     if world.success(pos, goal)[0]:
         return EpisodeResult(True, 0, np.stack(visited))
     while t < budget:
-        z = model.encode(world.render(pos))
+        z = encode(pos)
         t0 = time.perf_counter()
         # The goal's proprioception (its position) feeds the optional proprio cost term.
-        goal_proprio = torch.as_tensor(goal[0], dtype=torch.float32) if cfg.proprio_weight else None
+        goal_proprio = (torch.as_tensor(world.proprio(goal)[0], dtype=torch.float32)
+                        if cfg.proprio_weight else None)
         res = planner.plan(model.cost_fn(z, z_goal, cfg, goal_proprio), warm)
         seconds.append(time.perf_counter() - t0)
         actions = model.expand(res.actions, cfg)

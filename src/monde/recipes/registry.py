@@ -48,6 +48,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            tr.two_rooms),
     Recipe("two-rooms-no-door", "two-rooms trained on episodes that never cross the door",
            tr.two_rooms_no_door),
+    Recipe("reacher", "action-conditioned world model of the MuJoCo 2-link arm (needs monde[mujoco])",
+           tr.reacher),
 ]}
 
 

@@ -115,6 +115,10 @@ class TwoRooms:
         """``[N]`` int: 0 for the left room, 1 for the right (the doorway counts by its half)."""
         return (np.asarray(pos)[:, 0] >= self.center).astype(np.int64)
 
+    def proprio(self, pos: np.ndarray) -> np.ndarray:
+        """Proprioception ``[N, 2]`` of agents at ``pos``: the position itself."""
+        return np.asarray(pos, dtype=np.float32).reshape(-1, 2)
+
     def success(self, pos: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """``[N]`` bool: within ``success_radius`` of the goal."""
         return np.linalg.norm(np.asarray(pos) - np.asarray(goal), axis=-1) < self.cfg.success_radius
