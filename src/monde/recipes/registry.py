@@ -14,7 +14,7 @@ import torch
 from monde import __version__
 from monde.config import to_dict
 from monde.errors import ConfigError
-from monde.recipes import two_rooms as tr
+from monde.recipes import action_worlds as tr
 from monde.recipes import video_physics as vp
 from monde.recipes.video_data import BallsSource, FolderSource
 
