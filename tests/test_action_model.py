@@ -302,3 +302,16 @@ def test_proprio_cost_term_counts_when_weighted(micro_action_model):
     weighted = model.cost_fn(z, z_goal, PlannerConfig(proprio_weight=1.0),
                              torch.tensor([50.0, 50.0]))(plans)
     assert (weighted > plain).all()  # the decoded position is far from the goal's
+
+
+def test_plan_warm_start_is_in_per_step_units(micro_action_model):
+    model = monde.load(micro_action_model)
+    world = TwoRooms()
+    obs, goal = world.render([[10.0, 10.0]]), world.render([[50.0, 50.0]])
+    for hold in (True, False):
+        cfg = PlannerConfig(horizon=3, samples=8, iterations=1, hold=hold)
+        first = model.plan(obs, goal, cfg)
+        again = model.plan(obs, goal, cfg, init=first.actions)  # [12, 2] per-step actions
+        assert again.actions.shape == first.actions.shape == (12, 2)
+    with pytest.raises(DataError):
+        model.plan(obs, goal, cfg, init=torch.zeros(5, 2))  # not a multiple of frameskip

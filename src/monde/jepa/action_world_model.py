@@ -85,9 +85,6 @@ class ActionWorldModel:
         return self.net.decode_proprio(z.to(self.device))
 
     # ------------------------------------------------------------------ planning
-    def bounds(self) -> Bounds:
-        return Bounds.symmetric(self.max_action_norm, self.config.action_dim)
-
     def cost_fn(self, z: torch.Tensor, z_goal: torch.Tensor, cfg: PlannerConfig,
                 goal_proprio: torch.Tensor | None = None):
         """Cost of candidate plans ``[N, H, A or k*A]``: latent distance to ``z_goal``."""
@@ -119,25 +116,31 @@ class ActionWorldModel:
         """Plan actions from observation ``obs`` to goal observation ``goal_obs``.
 
         Returns a :class:`PlanResult` whose ``actions`` are per environment step
-        ``[horizon * frameskip, A]`` (already within the world's speed limit). ``init`` is a
-        warm start in the planner's own units (``result.actions`` of the previous call shifted
-        by :func:`monde.planning.shift` works when ``hold`` is off).
+        ``[horizon * frameskip, A]`` (already within the world's speed limit). ``init``, a warm
+        start, is in the same per-step units: e.g. the previous ``result.actions`` shifted by
+        the steps executed since (:func:`monde.planning.shift`).
         """
         cfg = planner if isinstance(planner, PlannerConfig) else PlannerConfig(name=planner)
         goal = self._images(goal_obs, "goal_obs")
         z = self.encode(obs, proprio)
         z_goal = self.encode(goal, goal_proprio)
-        p = self._planner(cfg)
         gp = None if goal_proprio is None else torch.as_tensor(goal_proprio, dtype=torch.float32)
-        res = p.plan(self.cost_fn(z, z_goal, cfg, gp), init)
+        warm = None if init is None else self._planner_units(init, cfg)
+        res = self.make_planner(cfg).plan(self.cost_fn(z, z_goal, cfg, gp), warm)
         res.actions = self.expand(res.actions, cfg)
         return res
 
-    def _planner(self, cfg: PlannerConfig):
+    def make_planner(self, cfg: PlannerConfig):
+        """The planner ``cfg`` names, over this model's transitions and action limits."""
         c = self.config
         dim = c.action_dim if cfg.hold else c.frameskip * c.action_dim
-        lim = self.max_action_norm
-        return make_planner(cfg, dim, Bounds.symmetric(lim, dim))
+        return make_planner(cfg, dim, Bounds.symmetric(self.max_action_norm, dim))
+
+    def _planner_units(self, actions, cfg: PlannerConfig) -> torch.Tensor:
+        """Per-step actions ``[H*k, A]`` → the planner's ``[H, A]`` (held) or ``[H, k*A]``."""
+        c = self.config
+        a = self._transitions(actions)[0].cpu()  # [H, k*A], shape-checked
+        return a[:, : c.action_dim] if cfg.hold else a
 
     def expand(self, plan: torch.Tensor, cfg: PlannerConfig) -> torch.Tensor:
         """A planner's ``[H, ·]`` sequence → per-step actions ``[H*k, A]`` within the limit."""

@@ -45,7 +45,7 @@ def run_episode(model, world, start: np.ndarray, goal: np.ndarray, cfg: PlannerC
         record_plans: keep the imagined trajectory of every plan (for plots).
     """
     k = model.config.frameskip
-    planner = model._planner(cfg)
+    planner = model.make_planner(cfg)
     pos = np.asarray(start, dtype=np.float64).reshape(1, -1)
     goal = np.asarray(goal, dtype=np.float64).reshape(1, -1)
     uses_proprio = model.config.use_proprio
@@ -54,6 +54,9 @@ def run_episode(model, world, start: np.ndarray, goal: np.ndarray, cfg: PlannerC
         return model.encode(world.render(state), world.proprio(state) if uses_proprio else None)
 
     z_goal = encode(goal)
+    # The goal's proprioception (Two-Rooms: its position) feeds the optional proprio cost term.
+    goal_proprio = (torch.as_tensor(world.proprio(goal)[0], dtype=torch.float32)
+                    if cfg.proprio_weight else None)
     visited, plans, seconds = [pos[0].copy()], [], []
     warm, t = None, 0
     if world.success(pos, goal)[0]:
@@ -61,9 +64,6 @@ def run_episode(model, world, start: np.ndarray, goal: np.ndarray, cfg: PlannerC
     while t < budget:
         z = encode(pos)
         t0 = time.perf_counter()
-        # The goal's proprioception (its position) feeds the optional proprio cost term.
-        goal_proprio = (torch.as_tensor(world.proprio(goal)[0], dtype=torch.float32)
-                        if cfg.proprio_weight else None)
         res = planner.plan(model.cost_fn(z, z_goal, cfg, goal_proprio), warm)
         seconds.append(time.perf_counter() - t0)
         actions = model.expand(res.actions, cfg)
