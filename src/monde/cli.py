@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     dm.add_argument("--overwrite", action="store_true", help="delete what --out holds first")
     dm.add_argument("--json", action="store_true")
     dm.add_argument("--quiet", action="store_true")
+    from monde import cli_sensors
+
+    cli_sensors.add_parser(sub)
+    cli_sensors.add_eval_parser(sub)
     return p
 
 
@@ -81,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     # Overrides may come before or after options (`monde train R --out D a=1 b=2`); argparse
     # stops filling a positional list at the first option, so collect the rest here.
     args, extra = parser.parse_known_args(argv)
-    bad = [e for e in extra if e.startswith("-") or args.command not in ("train", "plan", "demo")]
+    bad = [e for e in extra if e.startswith("-") or args.command not in ("train", "plan", "demo", "eval")
+           and getattr(args, "sensors_command", None) != "fit"]
     if bad:
         parser.error(f"unrecognized arguments: {' '.join(bad)}")
     if extra:
@@ -89,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"train": cmd_train, "recipes": cmd_recipes, "info": cmd_info,
                 "probe": cmd_probe, "data": cmd_data, "plan": cmd_plan,
-                "demo": cmd_demo}[args.command](args)
+                "demo": cmd_demo, "sensors": cmd_sensors,
+                "eval": cmd_eval}[args.command](args)
     except MondeError as e:
         print(f"monde: error: {e}", file=sys.stderr)
         return 2
@@ -123,6 +129,18 @@ def cmd_train(args) -> int:
              f"\nmodel saved in {s['out']} (load it with monde.load('{s['out']}'))")
     _emit(args, human, s)
     return 0
+
+
+def cmd_sensors(args) -> int:
+    from monde import cli_sensors
+
+    return cli_sensors.run(args, _emit)
+
+
+def cmd_eval(args) -> int:
+    from monde import cli_sensors
+
+    return cli_sensors.run_eval(args, _emit)
 
 
 def cmd_recipes(args) -> int:

@@ -78,3 +78,40 @@ def episode_gif(world, episode, goal, path: Path | str, scale: int = 4, fps: int
     path = Path(path)
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=1000 // fps, loop=0)
     return path
+
+
+def plot_surprise(scores: np.ndarray, threshold: float, path: Path | str, *,
+                  time: np.ndarray | None = None, title: str = "surprise",
+                  marks: dict[str, float] | None = None) -> Path:
+    """Surprise over time (log scale), the alarm threshold, and alarms marked in red.
+
+    Args:
+        scores: ``[T]`` per-step surprise (NaN where not scored).
+        threshold: alarm threshold drawn as a dashed line.
+        time: ``[T]`` x-axis values (default: row numbers).
+        marks: vertical lines to label, e.g. ``{"fault starts": 160}`` (x-axis units).
+    """
+    plt = _pyplot()
+    x = np.arange(len(scores)) if time is None else np.asarray(time)
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    ax.plot(x, scores, lw=0.8, color="tab:blue", label="surprise")
+    ax.axhline(threshold, ls="--", color="k", lw=0.8, label=f"threshold {threshold:.2f}")
+    alarm = np.nan_to_num(scores, nan=-np.inf) > threshold
+    if alarm.any():
+        ax.scatter(x[alarm], scores[alarm], s=6, color="tab:red", zorder=3,
+                   label=f"alarms ({int(alarm.sum())})")
+    for label, at in (marks or {}).items():
+        ax.axvline(at, color="tab:orange", lw=1)
+        ax.annotate(label, (at, 1), xycoords=("data", "axes fraction"), va="top", fontsize=8)
+    finite = scores[np.isfinite(scores)]
+    if len(finite) and finite.min() > 0:
+        ax.set_yscale("log")
+    ax.set_xlabel("row" if time is None else "time")
+    ax.set_ylabel("surprise")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

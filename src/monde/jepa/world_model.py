@@ -94,8 +94,11 @@ def load(path: str | Path, device: str = "cpu") -> WorldModel:
         raise CheckpointError(f"{path}/config.json has no model config: it was not written by "
                               "monde train. Point at the --out folder of a monde training run.")
     meta = {k: v for k, v in config.items() if k != "config"}
-    if config["config"]["model"].get("kind") == "action":
+    kind = config["config"]["model"].get("kind")
+    if kind == "action":
         return _load_action_model(path, weights, config["config"]["model"], meta).to(device)
+    if kind == "sensors":
+        return _load_sensor_model(path, weights, config["config"]["model"], meta).to(device)
     cfg = from_dict(ModelConfig, config["config"]["model"], where="model")
     jepa = JEPA(cfg)
     _load_weights(jepa, weights, path)
@@ -109,6 +112,15 @@ def _load_action_model(path, weights: dict, model_cfg: dict, meta: dict):
     net = ActionJEPA(from_dict(ActionModelConfig, model_cfg, where="model"))
     _load_weights(net, weights, path)
     return ActionWorldModel(net, meta)
+
+
+def _load_sensor_model(path, weights: dict, model_cfg: dict, meta: dict):
+    from monde.jepa.sensor_model import SensorJEPA, SensorModelConfig
+    from monde.jepa.sensor_world_model import SensorWorldModel
+
+    net = SensorJEPA(from_dict(SensorModelConfig, model_cfg, where="model"))
+    _load_weights(net, weights, path)
+    return SensorWorldModel(net, meta)
 
 
 def _load_weights(net: torch.nn.Module, weights: dict, path) -> None:

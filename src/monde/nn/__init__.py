@@ -2,12 +2,18 @@
 
 from monde.nn.convnet import ConvEncoder, mlp
 from monde.nn.rope import apply_rope, rope_angles, rope_frequencies
-from monde.nn.tokenizers import PatchTokenizer, SeriesTokenizer, TubeletTokenizer, VectorEmbedder
+from monde.nn.tokenizers import (
+    PatchTokenizer,
+    PlantTokenizer,
+    SeriesTokenizer,
+    TubeletTokenizer,
+    VectorEmbedder,
+)
 from monde.nn.tokens import Tokens, grid_positions
 from monde.nn.transformer import Attention, Block, Transformer, attention
 
 __all__ = [
-    "Attention", "Block", "ConvEncoder", "PatchTokenizer", "SeriesTokenizer", "Tokens", "Transformer",
-    "TubeletTokenizer", "VectorEmbedder", "apply_rope", "attention", "grid_positions",
+    "Attention", "Block", "ConvEncoder", "PatchTokenizer", "PlantTokenizer", "SeriesTokenizer", "Tokens",
+    "Transformer", "TubeletTokenizer", "VectorEmbedder", "apply_rope", "attention", "grid_positions",
     "mlp", "rope_angles", "rope_frequencies",
 ]

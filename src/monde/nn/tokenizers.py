@@ -78,6 +78,63 @@ class SeriesTokenizer(nn.Module):
         return Tokens(y.reshape(b, c * p, -1), time, (c, p))
 
 
+class PlantTokenizer(nn.Module):
+    """A plant's sensor window ``[B, C, L]`` (with missing values) → ``(groups × time patches)`` tokens.
+
+    Each channel's patch of ``patch`` steps is embedded by one shared linear map of
+    ``[values, observed-mask]`` (so a missing reading is *said* to be missing, never read as
+    zero), plus a learned embedding of the channel's identity. Channels are then pooled into
+    ``groups`` contiguous groups of ``ceil(C / groups)`` channels, averaging only the observed
+    ones, and a group embedding is added. Attention cost then depends on ``groups × patches``,
+    not on the number of sensors, which is what lets thousands of channels train on a CPU;
+    with ``groups == channels`` every sensor is its own token.
+
+    Tokens lie on a ``(G, P)`` grid, row-major (``n = g * P + t``); the rotary position is the
+    time patch only (``positions [N, 1]``), since channel order carries no geometry.
+    """
+
+    def __init__(self, channels: int, groups: int, dim: int, patch: int):
+        super().__init__()
+        if not 1 <= groups <= channels:
+            raise ValueError(f"groups must be in [1, channels={channels}], got {groups}")
+        self.channels, self.patch = channels, patch
+        self.group_size = -(-channels // groups)
+        self.groups = -(-channels // self.group_size)  # no empty group at the end
+        self.proj = nn.Linear(2 * patch, dim)
+        self.channel_embed = nn.Parameter(torch.zeros(channels, dim))
+        self.group_embed = nn.Parameter(torch.zeros(self.groups, dim))
+        nn.init.trunc_normal_(self.channel_embed, std=0.02)
+        nn.init.trunc_normal_(self.group_embed, std=0.02)
+
+    def group_of(self) -> torch.Tensor:
+        """``long [C]``: the group of every channel."""
+        return torch.arange(self.channels) // self.group_size
+
+    def forward(self, x: torch.Tensor) -> Tokens:
+        """x: ``[B, C, L]`` z-scored readings, NaN where missing; ``L`` a multiple of ``patch``."""
+        if x.dim() != 3 or x.shape[1] != self.channels or x.shape[2] % self.patch:
+            raise ValueError(f"expected series [B, {self.channels}, L] with L divisible by "
+                             f"{self.patch}, got {tuple(x.shape)}")
+        b, c, length = x.shape
+        p = length // self.patch
+        obs = torch.isfinite(x)
+        vals = torch.where(obs, x, torch.zeros((), dtype=x.dtype, device=x.device))
+        m = obs.to(vals.dtype)
+        inp = torch.cat([vals.reshape(b, c, p, self.patch), m.reshape(b, c, p, self.patch)], -1)
+        e = self.proj(inp) + self.channel_embed[None, :, None, :]          # [B, C, P, D]
+        w = m.reshape(b, c, p, self.patch).mean(-1, keepdim=True)          # observed fraction
+        pad = self.groups * self.group_size - c
+        if pad:  # padded channels have weight 0, so they never count
+            e = torch.nn.functional.pad(e, (0, 0, 0, 0, 0, pad))
+            w = torch.nn.functional.pad(w, (0, 0, 0, 0, 0, pad))
+        e = e.reshape(b, self.groups, self.group_size, p, -1)
+        w = w.reshape(b, self.groups, self.group_size, p, 1).to(e.dtype)
+        pooled = (e * w).sum(2) / w.sum(2).clamp_min(1e-6)                 # [B, G, P, D]
+        y = pooled + self.group_embed[None, :, None, :].to(pooled.dtype)
+        time = torch.arange(p, dtype=torch.float32, device=x.device).repeat(self.groups)
+        return Tokens(y.reshape(b, self.groups * p, -1), time.unsqueeze(-1), (self.groups, p))
+
+
 class VectorEmbedder(nn.Module):
     """Actions or proprioception ``[B, T, A]`` → ``[B, T, D]`` with a small MLP."""
 

@@ -15,6 +15,7 @@ from monde import __version__
 from monde.config import to_dict
 from monde.errors import ConfigError
 from monde.recipes import action_worlds as tr
+from monde.recipes import sensors as sn
 from monde.recipes import video_physics as vp
 from monde.recipes.video_data import BallsSource, FolderSource
 
@@ -50,6 +51,15 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            tr.two_rooms_no_door),
     Recipe("reacher", "action-conditioned world model of the MuJoCo 2-link arm (needs monde[mujoco])",
            tr.reacher),
+    Recipe("sensors", "sensor world model of your plant: monde sensors fit DATA --schema S --out DIR",
+           sn.sensors),
+    Recipe("tep", "sensor world model of Tennessee Eastman normal operation (monde eval tep)",
+           sn.tep),
+    Recipe("cmapss", "sensor world model of the C-MAPSS FD001 training engines (monde eval cmapss)",
+           sn.cmapss),
+    Recipe("etth", "sensor world model of ETTh1's training split (monde eval etth)", sn.etth),
+    Recipe("plant-tiny", "sensor world model of the built-in synthetic plant (64 sensors, CPU minutes)",
+           sn.plant_tiny),
 ]}
 
 
@@ -127,6 +137,8 @@ def run_recipe(cfg: vp.VideoRunConfig, out: Path, *, quiet: bool = False,
     """
     if isinstance(cfg, tr.PlanRunConfig):
         return tr.run(cfg, out, quiet=quiet, overwrite=overwrite)
+    if isinstance(cfg, sn.SensorRunConfig):
+        return sn.run(cfg, out, quiet=quiet, overwrite=overwrite)
     from monde.jepa.model import JEPA
     from monde.train.trainer import train
 

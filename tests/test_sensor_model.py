@@ -1,0 +1,204 @@
+"""The sensor world model: tokenizer, masks, training objective, calibration, surprise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from monde.data.sensor_windows import SensorWindows, split_runs, window_starts
+from monde.errors import DataError
+from monde.jepa.masks import ChannelBlocks, FutureSteps
+from monde.jepa.sensor_model import SensorJEPA, SensorModelConfig
+from monde.jepa.sensor_world_model import SensorWorldModel, ewma, ledoit_wolf
+from monde.nn import PlantTokenizer
+
+TINY = dict(window=16, patch=4, dim=16, depth=1, heads=2, predictor_dim=16, predictor_depth=1,
+            predictor_heads=2)
+
+
+def test_plant_tokenizer_groups_and_missing_values():
+    tok = PlantTokenizer(channels=10, groups=4, dim=8, patch=4)
+    assert (tok.group_size, tok.groups) == (3, 4)
+    x = torch.randn(2, 10, 8)
+    out = tok(x)
+    assert out.values.shape == (2, 4 * 2, 8) and out.grid == (4, 2)
+    assert out.positions[:, 0].tolist() == [0, 1] * 4
+    # A missing reading is masked, not read as a value: changing what sits under a NaN
+    # changes nothing, and a whole-NaN input still gives finite tokens.
+    y = x.clone()
+    y[0, 1, :4] = float("nan")
+    z = x.clone()
+    z[0, 1, :4] = 1e6
+    a, b = tok(y).values, tok(z).values
+    assert torch.isfinite(a).all() and not torch.allclose(a, b)
+    assert torch.isfinite(tok(torch.full((1, 10, 8), float("nan"))).values).all()
+    # Pooling only counts observed channels: a group whose other members are missing equals
+    # the single observed channel's embedding (plus the group embedding).
+    solo = torch.full((1, 10, 8), float("nan"))
+    solo[0, 0] = x[0, 0]
+    inp = torch.cat([x[0, 0].reshape(2, 4), torch.ones(2, 4)], -1)
+    want = tok.proj(inp) + tok.channel_embed[0] + tok.group_embed[0]
+    torch.testing.assert_close(tok(solo).values[0, :2], want)
+
+
+def test_channel_and_future_masks():
+    g = torch.Generator().manual_seed(0)
+    m = ChannelBlocks((6, 4))(5, g)
+    assert m.context_idx.shape[0] == 5
+    for c, t in zip(m.context_idx, m.target_idx):
+        assert not set(c.tolist()) & set(t.tolist())
+        groups = {i // 4 for i in t.tolist()}
+        assert 1 <= len(groups) <= 5  # never every group: something must be left to read
+    f = FutureSteps((3, 4), max_steps=2)(2, g)
+    times = (f.target_idx % 4).unique().tolist()
+    assert times in ([3], [2, 3])
+    assert ((f.context_idx % 4) < min(times)).all()
+
+
+def test_sensor_jepa_learns_and_ema_moves():
+    torch.manual_seed(0)
+    cfg = SensorModelConfig(channels=6, actions=2, groups=3, **TINY)
+    net = SensorJEPA(cfg)
+    t = np.arange(4000)
+    base = np.sin(t / 7.0)[:, None] * np.arange(1, 7)[None, :]
+    values = (base + 0.05 * np.random.default_rng(0).normal(size=base.shape)).astype(np.float32)
+    actions = np.random.default_rng(1).normal(size=(4000, 2)).astype(np.float32)
+    net.set_normalization(values.mean(0), values.std(0), actions.mean(0), actions.std(0))
+    src = SensorWindows(values, actions, [slice(0, 4000)], cfg.window, seed=0)
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
+    before = [p.clone() for p in net.target.parameters()]
+    losses = []
+    for step in range(60):
+        out = net(src.batch(step, 16), step=step, generator=torch.Generator().manual_seed(step))
+        out.loss.backward()
+        opt.step()
+        opt.zero_grad()
+        net.after_step(step, 60)
+        losses.append(out.loss.item())
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.target.parameters()))
+
+
+def test_window_helpers():
+    runs = [slice(0, 10), slice(10, 13), slice(13, 30)]
+    s = window_starts(runs, 5, stride=2)
+    assert s.tolist() == [0, 2, 4, 13, 15, 17, 19, 21, 23, 25]
+    tr, held = split_runs([slice(0, 100), slice(100, 150)], 0.2)
+    assert tr == [slice(0, 80), slice(100, 140)] and held == [slice(80, 100), slice(140, 150)]
+    with pytest.raises(DataError, match="long enough"):
+        SensorWindows(np.zeros((10, 2), np.float32), None, [slice(0, 10)], 16)
+
+
+def test_ledoit_wolf_and_ewma():
+    x = torch.randn(300, 2, 5, dtype=torch.float64) @ torch.randn(5, 5, dtype=torch.float64)
+    x = x - x.mean(0)
+    s = ledoit_wolf(x)
+    sample = torch.einsum("ngi,ngj->gij", x, x) / 300
+    # Shrinkage keeps the trace and pulls eigenvalues towards their mean.
+    torch.testing.assert_close(torch.diagonal(s, dim1=-2, dim2=-1).sum(-1),
+                               torch.diagonal(sample, dim1=-2, dim2=-1).sum(-1))
+    ev, ev_s = torch.linalg.eigvalsh(s), torch.linalg.eigvalsh(sample)
+    assert (ev[:, 0] >= ev_s[:, 0] - 1e-9).all() and (ev[:, -1] <= ev_s[:, -1] + 1e-9).all()
+    out, state = ewma(np.array([np.nan, 1.0, 3.0, np.nan, 5.0]), 0.5)
+    assert np.isnan(out[0]) and np.isnan(out[3])
+    assert out[1:3].tolist() == [1.0, 2.0] and out[4] == 3.5 and state == 3.5
+    more, _ = ewma(np.array([1.0]), 0.5, state)  # streaming continues where it stopped
+    assert more[0] == 2.25
+
+
+@pytest.fixture(scope="module")
+def plant_model():
+    """A tiny model of a synthetic plant with 12 sensors, calibrated on normal data."""
+    from monde.worlds.plant import PlantConfig, SyntheticPlant
+
+    plant = SyntheticPlant(PlantConfig(sensors=12, actions=2, seed=0))
+    normal = plant.simulate(6000, seed=1)
+    torch.manual_seed(0)
+    cfg = SensorModelConfig(channels=12, actions=2, groups=4, **TINY)
+    net = SensorJEPA(cfg)
+    net.set_normalization(normal.values.mean(0), normal.values.std(0), normal.actions.mean(0),
+                          normal.actions.std(0))
+    src = SensorWindows(normal.values, normal.actions, [slice(0, 4000)], cfg.window, seed=0)
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3)
+    for step in range(150):
+        out = net(src.batch(step, 32), step=step, generator=torch.Generator().manual_seed(step))
+        out.loss.backward()
+        opt.step()
+        opt.zero_grad()
+        net.after_step(step, 150)
+    wm = SensorWorldModel(net, {"sensor_names": normal.sensor_names,
+                                "action_names": normal.action_names})
+    # Calibrated on 2,000 held-out rows: with a few hundred, the threshold does not
+    # generalise to a new run of the plant (34% false alarms in a test with 500).
+    wm.calibrate(normal.values, normal.actions, [slice(4000, 6000)])
+    return wm, plant
+
+
+def test_surprise_is_causal_and_flags_a_fault(plant_model):
+    from monde.worlds.plant import PlantFault
+
+    wm, plant = plant_model
+    assert wm.calibrated
+    fault = PlantFault("bias", start=600, channels=(3,), magnitude=6.0)
+    run = plant.simulate(1000, seed=7, faults=[fault])
+    res = wm.surprise(run.values, run.actions)
+    assert np.isnan(res.scores[: wm.window - 1]).all() and np.isfinite(res.scores[wm.window - 1:]).all()
+    thr = wm.threshold(0.01)
+    before, after = res.scores[wm.window:600], res.scores[620:]
+    assert (before > thr).mean() < 0.05
+    assert (after > thr).mean() > 0.4
+    # The alarm points at the group holding sensor 3 (sensors 0-2, 3-5, ... → group 1).
+    assert wm.group_names[1] == f"{run.sensor_names[3]}…{run.sensor_names[5]}"
+    assert res.top_groups(700, k=1)[0][0] == wm.group_names[1]
+    # Causal: changing the future does not change past scores.
+    changed = run.values.copy()
+    changed[800:] += 50.0
+    res2 = wm.surprise(changed, run.actions)
+    np.testing.assert_allclose(res2.scores[:800], res.scores[:800], rtol=1e-5)
+
+
+def test_surprise_input_errors(plant_model):
+    wm, plant = plant_model
+    run = plant.simulate(200, seed=3)
+    with pytest.raises(DataError, match="12 sensors"):
+        wm.surprise(run.values[:, :5], run.actions)
+    with pytest.raises(DataError, match="control inputs"):
+        wm.surprise(run.values, None)
+    with pytest.raises(DataError, match="at least 16 rows"):
+        wm.surprise(run.values[:10], run.actions[:10])
+    with pytest.raises(DataError, match="false-alarm"):
+        wm.threshold(1.5)
+    # Missing readings are fine (masked), and give finite scores.
+    v = run.values.copy()
+    v[50:60, 2] = np.nan
+    assert np.isfinite(wm.surprise(v, run.actions).scores[20:]).all()
+
+
+def test_forecast_reads_out_predicted_latents_and_answers_what_if(plant_model):
+    from monde.jepa.sensor_forecast import fit_decoder
+
+    wm, plant = plant_model
+    normal = plant.simulate(6000, seed=1)
+    fit = fit_decoder(wm, normal.values, normal.actions, [slice(0, 4000)])
+    assert fit["windows"] > 1000 and fit["mse"] < 1.0
+    run = plant.simulate(400, seed=11)
+    ctx = wm.window - wm.config.future_patches * wm.config.patch
+    hist, future = run.values[:300], run.values[300:320]
+    pred = wm.forecast(hist, 20, run.actions[:320])
+    assert pred.shape == (20, 12) and np.isfinite(pred).all()
+    # Better than holding the last reading, per sensor, in normalised units.
+    z = (future - wm.net.mean.numpy()) / wm.net.std.numpy()
+    zp = (pred - wm.net.mean.numpy()) / wm.net.std.numpy()
+    zl = (hist[-1] - wm.net.mean.numpy()) / wm.net.std.numpy()
+    assert ((zp - z) ** 2).mean() < ((zl - z) ** 2).mean()
+    # What-if: other control moves give another forecast; only the context rows are read.
+    moved = run.actions[:320].copy()
+    moved[300:] += 3.0 * run.actions.std(0)
+    assert not np.allclose(wm.forecast(hist, 20, moved), pred)
+    np.testing.assert_allclose(wm.forecast(hist[-ctx:], 20, run.actions[300 - ctx:320]), pred,
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(DataError, match="rows of history"):
+        wm.forecast(hist[:3], 5, run.actions[:8])
+    with pytest.raises(DataError, match="actions must be"):
+        wm.forecast(hist, 20, run.actions[:50])
