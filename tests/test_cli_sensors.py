@@ -71,6 +71,18 @@ def test_score_writes_csv_and_png_and_names_sensors(fitted, plant_files, tmp_pat
     assert r["peak_groups"] and r["peak_groups"][0][0].startswith("s")
 
 
+def test_score_recalibrates_on_a_normal_file(fitted, plant_files, tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["sensors", "score", str(plant_files / "normal.csv"), "--model", str(fitted),
+                 "--calibrate", str(plant_files / "normal.csv"), "--out", str(tmp_path / "n.csv"),
+                 "--plot", str(tmp_path / "n.png"), "--json"]) == 0
+    out = capsys.readouterr().out
+    r = last_json(out)
+    assert "calibrated on 585 windows" in out
+    # Calibrated on this very file at 1% false alarms: about 1% of its steps alarm.
+    assert r["alarms"] <= 0.03 * r["scored"]
+
+
 def test_forecast_writes_a_csv(fitted, plant_files, tmp_path, capsys):
     capsys.readouterr()
     out = tmp_path / "f.csv"

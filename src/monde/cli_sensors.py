@@ -32,6 +32,9 @@ def add_parser(sub) -> None:
     c.add_argument("--model", required=True, type=Path, help="a folder from monde sensors fit")
     c.add_argument("--false-alarm", type=float, default=0.01,
                    help="alarm threshold: this fraction of normal steps would alarm (default 0.01)")
+    c.add_argument("--calibrate", type=Path, default=None,
+                   help="a file of normal operation to calibrate the threshold on (default: the "
+                   "held-out data of the fit)")
     c.add_argument("--out", type=Path, default=None, help="CSV of per-step scores (default DATA.surprise.csv)")
     c.add_argument("--plot", type=Path, default=None, help="PNG of surprise over time (default DATA.surprise.png)")
     c.add_argument("--stride", type=int, default=1, help="score every n-th step (default 1)")
@@ -211,6 +214,11 @@ def _read(model, path: Path):
 
 def _score(args, emit) -> int:
     model = _load(args)
+    if args.calibrate:
+        normal = _read(model, args.calibrate)
+        cal = model.calibrate(normal.values, normal.actions if model.config.actions else None,
+                              [r for _, r in normal.runs()])
+        print(f"calibrated on {cal['windows']} windows of {args.calibrate}", flush=True)
     threshold = model.threshold(args.false_alarm)
     if args.follow:
         return _follow(args, model, threshold)

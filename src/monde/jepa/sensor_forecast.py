@@ -2,11 +2,14 @@
 
 The predictor was trained to fill in the last ``k`` time patches of a window from the earlier
 ones (``FutureSteps`` masks). To forecast, the history's last ``L − k·patch`` rows become the
-context, the ``k`` future patches are left missing (NaN: the tokenizer masks them, and they
-are targets anyway), and the predicted latents of those patches are decoded to readings by a
-**linear probe on frozen latents** (relative to each channel's last reading) — a ridge map per channel group, fitted once after
-training on the model's own predictions for training windows. Horizons beyond ``k`` patches
-roll forward: the decoded patches are appended to the history and the step repeats.
+context and the ``k`` future patches are left missing (NaN: the tokenizer masks them). A
+**linear probe on frozen latents** — per channel group, ridge regression from the group's
+encoded context latents and predicted future latents — reads out the next ``H`` readings
+(``SensorModelConfig.forecast_horizon``, any length: the probe is fitted on the data's own
+future rows, not limited to the window), relative to each channel's level over the last
+patch. It is fitted once after training, its ridge strength chosen on the latest tenth of
+the fitting windows. Horizons beyond ``H`` roll forward: the forecast is appended to the
+history and the step repeats.
 
 Control inputs of the future (``actions``) are what-if moves: the predictor reads them as
 action tokens, so different moves give different forecasts. Without them the last known
@@ -37,55 +40,110 @@ def _predict_future(net, x: torch.Tensor, a: torch.Tensor | None, k: int) -> tor
     return pred.reshape(x.shape[0], net.groups, k, -1)
 
 
-def _group_values(net, z: torch.Tensor) -> torch.Tensor:
-    """z-scored readings ``[B, C, k·p]`` → per group and patch ``[B, G, k, S·p]``."""
+def _anchor(net, ctx: torch.Tensor) -> torch.Tensor:
+    """``[B, C, 1]`` z-scored mean of every channel over the context's last patch (0 if missing).
+
+    The read-out predicts the future *relative to it* (as NLinear does with the last reading):
+    a plant or a grid that settles at a level it never held in training is still forecast from
+    where it is now. A patch mean rather than the last reading, whose noise would go straight
+    into every forecast step.
+    """
+    z = net.normalize(ctx[:, :, -net.cfg.patch:])
+    obs = torch.isfinite(z)
+    total = torch.where(obs, z, torch.zeros((), dtype=z.dtype)).sum(-1, keepdim=True)
+    return total / obs.sum(-1, keepdim=True).clamp_min(1)
+
+
+def horizon_of(cfg) -> int:
+    """Rows the read-out forecasts in one step."""
+    return cfg.forecast_horizon or cfg.future_patches * cfg.patch
+
+
+def context_of(cfg) -> int:
+    """Rows of history a forecast reads."""
+    return cfg.window - cfg.future_patches * cfg.patch
+
+
+@torch.no_grad()
+def _features(net, ctx: torch.Tensor, a: torch.Tensor | None) -> torch.Tensor:
+    """Read-out features ``[B, G, P·D + S + 1]`` of context readings ``ctx [B, C, ctx_len]``:
+    every group's encoded context latents, its predicted future latents, its channels' last
+    readings relative to the anchor (so the probe can weigh the newest reading), a bias."""
+    cfg, k = net.cfg, net.cfg.future_patches
+    b, c, _ = ctx.shape
+    x = torch.cat([ctx, ctx.new_full((b, c, k * cfg.patch), float("nan"))], -1)
+    fut = _predict_future(net, x, a, k)                                     # [B, G, k, D]
+    h = net.encode_target(x).reshape(b, net.groups, cfg.patches, -1)[:, :, :-k]
+    last = torch.nan_to_num(net.normalize(ctx[:, :, -1:])) - _anchor(net, ctx)
+    f = torch.cat([h.flatten(2), fut.flatten(2), _grouped(net, last)], -1).double()
+    return torch.cat([f, torch.ones_like(f[..., :1])], -1)
+
+
+def _grouped(net, z: torch.Tensor) -> torch.Tensor:
+    """``[B, C, H]`` → ``[B, G, S·H]`` (channels of a group side by side, padded with zeros)."""
     b, c, length = z.shape
-    s, p = net.tokenizer.group_size, net.cfg.patch
-    pad = net.groups * s - c
+    pad = net.groups * net.tokenizer.group_size - c
     if pad:
         z = torch.nn.functional.pad(z, (0, 0, 0, pad))
-    z = z.reshape(b, net.groups, s, length // p, p)
-    return z.permute(0, 1, 3, 2, 4).reshape(b, net.groups, length // p, s * p)
+    return z.reshape(b, net.groups, -1)
 
 
-def _last_value(net, x: torch.Tensor) -> torch.Tensor:
-    """``[B, C, 1]`` z-scored last reading of every channel in the context (0 if missing).
-
-    The read-out predicts the future *relative to it* (as NLinear does): a plant or a grid that
-    settles at a level it never held in training is still forecast from where it is now.
-    """
-    return torch.nan_to_num(net.normalize(x[:, :, -1:]))
+def _ungrouped(net, y: torch.Tensor, horizon: int) -> torch.Tensor:
+    """``[B, G, S·H]`` → ``[B, C, H]``."""
+    return y.reshape(y.shape[0], -1, horizon)[:, :net.cfg.channels]
 
 
 def fit_decoder(wm, values: np.ndarray, actions: np.ndarray | None, runs: list[slice],
-                max_windows: int = 4096, ridge: float = 1.0, seed: int = 0) -> dict:
-    """Fit the read-out from predicted future latents to readings on (training) windows.
+                max_windows: int = 4096, seed: int = 0) -> dict:
+    """Fit the forecast read-out on a (training) history; returns what it chose and its error.
 
-    Returns ``{"windows", "mse"}``: the read-out's in-sample error on z-scored readings.
+    Windows are drawn from every run where the context and the next ``H`` rows exist; the
+    latest tenth of them (by start row) chooses the ridge strength.
     """
-    net, k = wm.net, wm.net.cfg.future_patches
-    starts = window_starts(runs, net.cfg.window)
+    net = wm.net
+    cfg = net.cfg
+    ctx_len, hz = context_of(cfg), horizon_of(cfg)
+    span = max(cfg.window, ctx_len + hz)
+    starts = window_starts(runs, span)
+    if len(starts) < 20:
+        raise DataError(f"fitting the forecast read-out needs runs of at least {span} rows "
+                        f"(context {ctx_len} + horizon {hz}); the data has {len(starts)} such windows")
     if len(starts) > max_windows:
         starts = np.sort(np.random.default_rng(seed).choice(starts, max_windows, replace=False))
-    feats, targets = [], []
+    cut = int(len(starts) * 0.9)
+    xtx = xty = None
+    held = []
     for i in range(0, len(starts), 256):
-        b = gather_windows(values, actions, starts[i:i + 256], net.cfg.window)
-        x, a = b["x"], b.get("actions")
-        feats.append(_predict_future(net, x, a, k).float())
-        ctx_len = net.cfg.window - k * net.cfg.patch
-        last = _last_value(net, x[:, :, :ctx_len])
-        z = torch.nan_to_num(net.normalize(x[:, :, ctx_len:]) - last)
-        targets.append(_group_values(net, z))
-    f, y = torch.cat(feats).double(), torch.cat(targets).double()   # [N,G,k,D], [N,G,k,S·p]
-    g, d = net.groups, f.shape[-1]
-    f = torch.cat([f, torch.ones_like(f[..., :1])], -1).permute(1, 0, 2, 3).reshape(g, -1, d + 1)
-    y = y.permute(1, 0, 2, 3).reshape(g, -1, y.shape[-1])
-    eye = torch.eye(d + 1, dtype=f.dtype)
+        s = starts[i:i + 256]
+        w = gather_windows(values, actions, s, span)
+        x, a = w["x"], w.get("actions")
+        ctx = x[:, :, :ctx_len]
+        f = _features(net, ctx, None if a is None else a[:, :cfg.window])      # [B, G, F]
+        y = net.normalize(x[:, :, ctx_len:ctx_len + hz]) - _anchor(net, ctx)
+        y = _grouped(net, torch.nan_to_num(y)).double()                          # [B, G, S·H]
+        for j, (fj, yj) in enumerate(zip(f, y)):
+            if i + j >= cut:
+                held.append((fj, yj))
+        tr = slice(0, max(0, min(len(s), cut - i)))
+        ft, yt = f[tr].transpose(0, 1), y[tr].transpose(0, 1)                   # [G, b, F]
+        xtx_b, xty_b = ft.transpose(1, 2) @ ft, ft.transpose(1, 2) @ yt
+        xtx = xtx_b if xtx is None else xtx + xtx_b
+        xty = xty_b if xty is None else xty + xty_b
+    fh = torch.stack([f for f, _ in held], 1)                                  # [G, n, F]
+    yh = torch.stack([y for _, y in held], 1)
+    scale = torch.diagonal(xtx, dim1=-2, dim2=-1).mean(-1)[:, None, None]
+    eye = torch.eye(xtx.shape[-1], dtype=xtx.dtype)
     eye[-1, -1] = 0  # the bias is not shrunk
-    w = torch.linalg.solve(f.transpose(1, 2) @ f + ridge * eye, f.transpose(1, 2) @ y)
-    net.decoder.copy_(w.float())
+    best = None
+    for lam in (1e-4, 1e-3, 1e-2, 1e-1, 1.0):
+        w = torch.linalg.solve(xtx + lam * scale * eye, xty)
+        err = float(((fh @ w - yh) ** 2).mean())  # [G, n, F] @ [G, F, O]: per group
+        if best is None or err < best[0]:
+            best = (err, lam, w)
+    net.decoder.copy_(best[2].float())
     net.decoder_ready.fill_(1.0)
-    return {"windows": int(len(starts)), "mse": float(((f @ w - y) ** 2).mean())}
+    return {"windows": int(len(starts)), "ridge": best[1], "held_out_mse": best[0],
+            "horizon": hz}
 
 
 @torch.no_grad()
@@ -93,18 +151,17 @@ def forecast(wm, values: np.ndarray, horizon: int, actions: np.ndarray | None = 
     """Forecast ``horizon`` rows after the history ``values [T, C]`` (raw readings).
 
     Args:
-        values: ``[T, C]`` with ``T >= window − future_patches·patch`` (the context).
+        values: ``[T, C]`` with ``T >=`` the model's context (``window − future_patches·patch``).
         actions: control inputs, for models that have them: ``[T + horizon, A]`` over history
             and future (what-if moves), or ``[T, A]`` to hold the last known ones.
 
     Returns:
         ``[horizon, C]`` forecast readings.
     """
-    net = wm.net
-    cfg = net.cfg
-    if not bool(net.decoder_ready):
+    cfg = wm.net.cfg
+    if not bool(wm.net.decoder_ready):
         raise DataError("this model has no forecast read-out; refit it with `monde sensors fit`")
-    ctx_len = cfg.window - cfg.future_patches * cfg.patch
+    ctx_len = context_of(cfg)
     values = np.asarray(values, dtype=np.float32)
     if values.ndim != 2 or values.shape[1] != cfg.channels:
         raise DataError(f"this model reads {cfg.channels} sensors per row; got {values.shape}")
@@ -128,34 +185,26 @@ def forecast(wm, values: np.ndarray, horizon: int, actions: np.ndarray | None = 
 @torch.no_grad()
 def forecast_batch(wm, histories: np.ndarray, horizon: int,
                    actions: np.ndarray | None = None) -> np.ndarray:
-    """Many forecasts at once: ``histories [B, L − k·patch, C]`` (exactly the context length)
-    and ``actions [B, L − k·patch + horizon, A]`` → ``[B, horizon, C]``."""
+    """Many forecasts at once: ``histories [B, ≥ context, C]`` (the last context rows are
+    read) and ``actions [B, context + horizon, A]`` → ``[B, horizon, C]``."""
     net = wm.net
     cfg = net.cfg
-    k, p = cfg.future_patches, cfg.patch
-    step, ctx_len = k * p, cfg.window - k * p
-    b, c = histories.shape[0], cfg.channels
+    ctx_len, hz = context_of(cfg), horizon_of(cfg)
     hist = np.asarray(histories, dtype=np.float32)
     dev = net.mean.device
     out, done = [], 0
     while done < horizon:
-        x = np.concatenate([hist[:, -ctx_len:], np.full((b, step, c), np.nan, np.float32)], 1)
+        ctx = torch.from_numpy(np.ascontiguousarray(hist[:, -ctx_len:].transpose(0, 2, 1))).to(dev)
         a = None
         if actions is not None:
             a = actions[:, done:done + cfg.window]
             if a.shape[1] < cfg.window:  # past the given future: hold the last move
                 a = np.concatenate([a, np.repeat(a[:, -1:], cfg.window - a.shape[1], 1)], 1)
             a = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(dev)
-        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 2, 1))).to(dev)
-        lat = _predict_future(net, xt, a, k).double()                      # [B, G, k, D]
-        lat = torch.cat([lat, torch.ones_like(lat[..., :1])], -1)
-        z = torch.einsum("bgkd,gdo->bgko", lat, net.decoder.double())      # [B, G, k, S·p]
-        s = net.tokenizer.group_size
-        z = z.reshape(b, net.groups, k, s, p).permute(0, 1, 3, 2, 4).reshape(b, -1, k * p)
-        z = z[:, :c].float() + _last_value(net, xt[:, :, :ctx_len])
-        z = z * net.std[:, None] + net.mean[:, None]                       # [B, C, k·p]
-        pred = z.transpose(1, 2).cpu().numpy()
+        y = torch.einsum("bgf,gfo->bgo", _features(net, ctx, a), net.decoder.double())
+        z = _ungrouped(net, y.float(), hz) + _anchor(net, ctx)                  # [B, C, H]
+        pred = (z * net.std[:, None] + net.mean[:, None]).transpose(1, 2).cpu().numpy()
         out.append(pred)
         hist = np.concatenate([hist, pred], 1)
-        done += step
+        done += hz
     return np.concatenate(out, 1)[:, :horizon]

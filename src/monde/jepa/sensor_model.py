@@ -67,7 +67,10 @@ class SensorModelConfig:
     predictor_heads: int = 4
     """Predictor attention heads."""
     future_patches: int = 2
-    """Largest number of future patches a forecast mask hides in training."""
+    """Largest number of future patches a forecast mask hides in training (and the future a
+    forecast predicts latents for)."""
+    forecast_horizon: int = 0
+    """Rows the forecast read-out predicts in one step (0: ``future_patches × patch``)."""
     mask_weights: tuple[float, float, float] = (0.5, 0.25, 0.25)
     """How often each mask family is drawn: (future, channel, time)."""
     loss: Literal["l1", "mse"] = "l1"
@@ -179,9 +182,13 @@ class SensorJEPA(nn.Module):
         for name in ("res_prec", "lat_prec"):
             self.register_buffer(name, torch.eye(d).repeat(g, 1, 1))
         self.register_buffer("score_quantiles", torch.full((SCORE_QUANTILES,), float("nan")))
-        # Forecast read-out (see sensor_forecast): per group, a linear map from a predicted
-        # future-patch latent (plus a bias) to that group's z-scored readings over the patch.
-        self.register_buffer("decoder", torch.zeros(g, d + 1, self.tokenizer.group_size * cfg.patch))
+        # Forecast read-out (see sensor_forecast): per group, a linear map from the group's
+        # context and predicted future latents, last readings and a bias to its readings over
+        # the horizon.
+        horizon = cfg.forecast_horizon or cfg.future_patches * cfg.patch
+        self.register_buffer("decoder", torch.zeros(
+            g, cfg.patches * d + self.tokenizer.group_size + 1,
+            self.tokenizer.group_size * horizon))
         self.register_buffer("decoder_ready", torch.zeros(()))
         self._masks: M.MaskGenerator | None = None
 

@@ -119,6 +119,9 @@ def _load_sensor_model(path, weights: dict, model_cfg: dict, meta: dict):
     from monde.jepa.sensor_world_model import SensorWorldModel
 
     net = SensorJEPA(from_dict(SensorModelConfig, model_cfg, where="model"))
+    # Folders saved before the forecast read-out existed load without it (forecast then says so).
+    for name in ("decoder", "decoder_ready"):
+        weights.setdefault(name, getattr(net, name))
     _load_weights(net, weights, path)
     return SensorWorldModel(net, meta)
 

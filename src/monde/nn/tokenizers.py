@@ -12,6 +12,14 @@ from torch import nn
 from monde.nn.tokens import Tokens, grid_positions
 
 
+def _series_shape(x: torch.Tensor, channels: int, patch: int) -> tuple[int, int, int]:
+    """``(B, C, P)`` of a series ``[B, C, L]`` cut into ``P = L / patch`` patches, or a clear error."""
+    if x.dim() != 3 or x.shape[1] != channels or x.shape[2] % patch:
+        raise ValueError(f"expected series [B, {channels}, L] with L divisible by {patch}, "
+                         f"got {tuple(x.shape)}")
+    return x.shape[0], x.shape[1], x.shape[2] // patch
+
+
 class PatchTokenizer(nn.Module):
     """Images ``[B, C, H, W]`` → non-overlapping ``patch × patch`` tokens on an ``(H/p, W/p)`` grid."""
 
@@ -68,11 +76,7 @@ class SeriesTokenizer(nn.Module):
         nn.init.trunc_normal_(self.channel_embed, std=0.02)
 
     def forward(self, x: torch.Tensor) -> Tokens:
-        if x.dim() != 3 or x.shape[1] != self.channels or x.shape[2] % self.patch:
-            raise ValueError(f"expected series [B, {self.channels}, L] with L divisible by "
-                             f"{self.patch}, got {tuple(x.shape)}")
-        b, c, length = x.shape
-        p = length // self.patch
+        b, c, p = _series_shape(x, self.channels, self.patch)
         y = self.proj(x.reshape(b, c, p, self.patch)) + self.channel_embed[None, :, None, :]
         time = torch.arange(p, dtype=torch.float32, device=x.device).repeat(c).unsqueeze(-1)
         return Tokens(y.reshape(b, c * p, -1), time, (c, p))
@@ -112,11 +116,7 @@ class PlantTokenizer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Tokens:
         """x: ``[B, C, L]`` z-scored readings, NaN where missing; ``L`` a multiple of ``patch``."""
-        if x.dim() != 3 or x.shape[1] != self.channels or x.shape[2] % self.patch:
-            raise ValueError(f"expected series [B, {self.channels}, L] with L divisible by "
-                             f"{self.patch}, got {tuple(x.shape)}")
-        b, c, length = x.shape
-        p = length // self.patch
+        b, c, p = _series_shape(x, self.channels, self.patch)
         obs = torch.isfinite(x)
         vals = torch.where(obs, x, torch.zeros((), dtype=x.dtype, device=x.device))
         m = obs.to(vals.dtype)
