@@ -56,6 +56,11 @@ def test_fit_saves_a_calibrated_model(fitted, capsys):
     assert m.sensor_names[0] == "s0000" and m.action_names == ["u0", "u1"]
     assert m.calibrated and m.meta["calibration"]["held_out"]
     assert m.threshold(0.01) > m.threshold(0.5)
+    capsys.readouterr()
+    assert main(["info", str(fitted)]) == 0
+    out = capsys.readouterr().out
+    assert "modality: sensors" in out and "sensors: 10: s0000, s0001" in out
+    assert "actions: u0, u1" in out
 
 
 def test_score_writes_csv_and_png_and_names_sensors(fitted, plant_files, tmp_path, capsys):

@@ -18,7 +18,12 @@ def describe(path: Path) -> dict:
         weights, doc = load_model_folder(path)
         model = doc["config"].get("model", {})
         info = {"kind": "model", "path": str(path)}
-        info.update({k: v for k, v in doc.items() if k not in ("config", "data")})
+        info.update({k: v for k, v in doc.items()
+                     if k not in ("config", "data", "sensor_names", "action_names", "schema")})
+        if "sensor_names" in doc:  # a plant may have thousands: name the first few
+            names = doc["sensor_names"]
+            info["sensors"] = f"{len(names)}: {', '.join(names[:4])}{' …' if len(names) > 4 else ''}"
+            info["actions"] = ", ".join(doc.get("action_names") or []) or "none"
         info.update(_model_facts(model))
         info["tensors"] = len(weights)
         info["latest_checkpoint"] = str(latest_checkpoint(path) or "none")
@@ -40,6 +45,18 @@ def _model_facts(model: dict) -> dict:
                      f"{model.get('action_dim')}-D actions, frameskip {model.get('frameskip')}",
             "encoder": f"CNN widths {model.get('widths')}, latent {model.get('latent_dim')}",
             "predictor": f"MLP {model.get('predictor_layers')} x {model.get('predictor_hidden')}",
+        }
+    if model.get("kind") == "sensors":
+        return {
+            "modality": "sensors",
+            "input": f"{model.get('channels')} sensors + {model.get('actions')} control inputs, "
+                     f"windows of {model.get('window')} steps, patch {model.get('patch')}",
+            "encoder": f"dim {model.get('dim')}, depth {model.get('depth')}, at most "
+                       f"{model.get('groups')} channel groups",
+            "predictor": f"dim {model.get('predictor_dim')}, depth {model.get('predictor_depth')}",
+            "objective": f"{model.get('loss')} loss, {model.get('anti_collapse')} anti-collapse, "
+                         f"future/channel/time masks; surprise {model.get('surprise')} "
+                         f"({model.get('aggregate')} over groups)",
         }
     enc, pred = model.get("encoder", {}), model.get("predictor", {})
     obj, mask = model.get("objective", {}), model.get("mask", {})
