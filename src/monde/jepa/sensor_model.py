@@ -47,9 +47,9 @@ class SensorModelConfig:
     """Sensor channels (set from the data's schema)."""
     actions: int = 0
     """Control inputs (set from the data's schema; 0 = none)."""
-    groups: int = 64
+    groups: int = 16
     """At most this many channel groups (tokens per time patch); ``>= channels`` gives one
-    token per sensor."""
+    token per sensor (on TEP: 7.5× slower to train and no better, see docs/results.md)."""
     window: int = 32
     """Time steps per window."""
     patch: int = 4

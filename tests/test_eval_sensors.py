@@ -1,0 +1,60 @@
+"""`monde eval tep | etth` end to end with micro models (skipped without the real data)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from monde.cli import main
+from monde.errors import DataError
+
+TINY = ["train.steps=3", "train.batch_size=8", "train.warmup_steps=1", "train.log_every=1",
+        "train.checkpoint_every=3", "train.diag_every=3", "model.dim=16", "model.depth=1",
+        "model.heads=2", "model.predictor_dim=16", "model.predictor_depth=1",
+        "model.predictor_heads=2"]
+
+
+def _need(name: str):
+    from monde.evals.datasets import find_data
+
+    try:
+        return find_data(name)
+    except DataError as e:
+        pytest.skip(f"real data set {name!r} not found: {e}")
+
+
+def test_eval_tep_reports_model_and_baselines(tmp_path, capsys):
+    root = _need("tep")
+    assert main(["eval", "tep", "--data", str(root), "--out", str(tmp_path / "m"), "--quiet",
+                 "--json", *TINY]) == 0
+    out = capsys.readouterr().out
+    r = json.loads(out.strip().splitlines()[-1])
+    assert r["protocol"]["name"] == "tep-detection" and r["protocol"]["hash"]
+    assert set(r["monde"]["per_fault"]) == {str(k) for k in range(1, 22)}
+    assert 0 <= r["monde"]["mean_detection_excl"] <= 1
+    # The baselines run in the same call and reproduce the data README's figures.
+    assert r["baselines"]["pca_spe"]["mean_detection_excl"] == pytest.approx(0.733, abs=0.002)
+    assert "DPCA-SPE" in out and (tmp_path / "m" / "eval.json").is_file()
+
+
+def test_eval_etth_forecasts_every_horizon(tmp_path, capsys):
+    root = _need("etth")
+    assert main(["eval", "etth", "--data", str(root), "--out", str(tmp_path / "m"), "--quiet",
+                 "--json", *TINY]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(r["monde"]["horizons"]) == {"96", "192", "336", "720"}
+    assert r["baselines"]["channel_ridge"]["mse"] == pytest.approx(0.409, abs=0.005)
+    assert all(v["mse"] > 0 for v in r["monde"]["horizons"].values())
+
+
+def test_eval_cmapss_probes_latents_beside_window_statistics(tmp_path, capsys):
+    root = _need("cmapss")
+    assert main(["eval", "cmapss", "--data", str(root), "--out", str(tmp_path / "m"), "--quiet",
+                 "--json", *TINY]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(r["monde"]) == {"ridge", "boosting"}
+    for v in r["monde"].values():
+        assert set(v["fractions"]) == {"1.0", "0.1"} and v["fractions"]["1.0"]["rmse"] > 0
+    assert r["baselines"]["window_stats_ridge"]["fractions"]["1.0"]["rmse"] == pytest.approx(
+        16.89, abs=0.05)
