@@ -150,3 +150,38 @@ def test_train_recipe_on_the_built_in_plant(tmp_path, capsys):
     v = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
     with pytest.raises(Exception, match="control inputs"):
         m.surprise(v)
+
+
+def test_rul_probe_on_a_run_to_failure_fleet(tmp_path, capsys):
+    """Units wear (a drift grows) until they fail at their last row; running units that are
+    near the end must get a shorter remaining life than units early in their life."""
+    import pandas as pd
+
+    from monde.worlds.plant import PlantConfig, PlantFault, SyntheticPlant
+
+    plant = SyntheticPlant(PlantConfig(sensors=6, actions=1, seed=3))
+    frames, running = [], []
+    for u in range(12):
+        n = 200 + 20 * u
+        wear = PlantFault("drift", start=0, channels=(0, 1, 2), magnitude=4.0, ramp=n)
+        f = plant.to_frame(plant.simulate(n, seed=u, faults=[wear])).drop(columns=["fault"])
+        f["unit"] = f"e{u}"
+        frames.append(f)
+        if u < 4:  # the same kind of unit, still running: cut 150 or 10 rows before failure
+            cut = f.head(n - (150 if u % 2 == 0 else 10)).copy()
+            cut["unit"] = f"r{u}"
+            running.append(cut)
+    pd.concat(frames).to_csv(tmp_path / "fleet.csv", index=False)
+    pd.concat(running).to_csv(tmp_path / "running.csv", index=False)
+    out = tmp_path / "m"
+    assert main(["sensors", "fit", str(tmp_path / "fleet.csv"), "--time", "time", "--unit", "unit",
+                 "--actions", "u0", "--out", str(out), "--quiet", *MICRO]) == 0
+    capsys.readouterr()
+    assert main(["sensors", "rul", str(tmp_path / "fleet.csv"), "--predict",
+                 str(tmp_path / "running.csv"), "--model", str(out), "--cap", "200",
+                 "--json"]) == 0
+    r = last_json(capsys.readouterr().out)
+    rul = dict(zip(r["units"], r["rul"]))
+    assert set(rul) == {"r0", "r1", "r2", "r3"}
+    assert max(rul["r1"], rul["r3"]) < min(rul["r0"], rul["r2"])  # 10 left < 150 left
+    assert (tmp_path / "running.rul.csv").read_text().startswith("unit,remaining_life")

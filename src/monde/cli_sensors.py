@@ -51,6 +51,39 @@ def add_parser(sub) -> None:
     fc.add_argument("--horizon", required=True, type=int, help="rows to forecast")
     fc.add_argument("--out", type=Path, default=None, help="CSV of the forecast (default DATA.forecast.csv)")
     fc.add_argument("--json", action="store_true")
+    _add_rul(ssub)
+
+
+def _add_rul(ssub) -> None:
+    r = ssub.add_parser("rul", help="remaining useful life: a probe on frozen latents, fitted "
+                        "on run-to-failure units, predicted for running ones")
+    r.add_argument("train", type=Path, help="run-to-failure history (the model's columns and unit)")
+    r.add_argument("--predict", required=True, type=Path, help="units still running")
+    r.add_argument("--model", required=True, type=Path, help="a folder from monde sensors fit")
+    r.add_argument("--cap", type=float, default=125.0, help="remaining life cap, in rows (default 125)")
+    r.add_argument("--regressor", default="ridge", choices=["ridge", "boosting"])
+    r.add_argument("--out", type=Path, default=None, help="CSV (default PREDICT.rul.csv)")
+    r.add_argument("--json", action="store_true")
+
+
+def _rul(args, emit) -> int:
+    from monde.evals.rul import fit_predict_rul
+
+    model = _load(args)
+    train, test = _read(model, args.train), _read(model, args.predict)
+    r = fit_predict_rul(model, train.values, train.runs(), test.values, test.runs(),
+                        cap=args.cap, regressor=args.regressor)
+    out = args.out or args.predict.with_suffix(".rul.csv")
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["unit", "remaining_life"])
+        w.writerows([u, f"{v:.2f}"] for u, v in zip(r.units, r.rul))
+    emit(args, f"remaining life of {len(r.units)} units (probe: {args.regressor} on frozen "
+               f"latents of {r.train_windows} run-to-failure windows, fit RMSE {r.train_rmse:.1f}, "
+               f"cap {args.cap:g}) written to {out}",
+         {"units": r.units, "rul": [round(float(v), 2) for v in r.rul], "csv": str(out),
+          "train_windows": r.train_windows, "train_rmse": r.train_rmse})
+    return 0
 
 
 def add_eval_parser(sub) -> None:
@@ -140,7 +173,8 @@ def _schema_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args, emit) -> int:
-    return {"fit": _fit, "score": _score, "forecast": _forecast}[args.sensors_command](args, emit)
+    return {"fit": _fit, "score": _score, "forecast": _forecast,
+            "rul": _rul}[args.sensors_command](args, emit)
 
 
 def _forecast(args, emit) -> int:
