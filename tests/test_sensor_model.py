@@ -8,7 +8,7 @@ import torch
 
 from monde.data.sensor_windows import SensorWindows, split_runs, window_starts
 from monde.errors import DataError
-from monde.jepa.masks import ChannelBlocks, FutureSteps
+from monde.jepa.plant_masks import ChannelBlocks, FutureSteps
 from monde.jepa.sensor_model import SensorJEPA, SensorModelConfig
 from monde.jepa.sensor_world_model import SensorWorldModel, ewma, ledoit_wolf
 from monde.nn import PlantTokenizer

@@ -44,9 +44,8 @@ def tep_eval(model, data: TEPData, protocol: TEPProtocol | None = None) -> dict:
     base = {}
     for name, fn in (("pca_spe", pca_spe_scores), ("dpca_spe", dpca_spe_scores)):
         raw = fn(data.train_normal, runs)
+        smooth = {k: ewma(v, alpha)[0] for k, v in raw.items()}
         base[name] = _summary(tep_report(raw.pop(0), raw, protocol))
-        smooth = fn(data.train_normal, runs)
-        smooth = {k: ewma(v, alpha)[0] for k, v in smooth.items()}
         base[f"{name}_smoothed"] = _summary(tep_report(smooth.pop(0), smooth, protocol))
     dpca = base["dpca_spe"]["per_fault"]
     per = {str(k): v["detection_rate"] for k, v in mine["faults"].items()}

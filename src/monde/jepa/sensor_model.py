@@ -29,6 +29,7 @@ from torch import nn
 from monde.jepa import masks as M
 from monde.jepa.ema import ema_update, momentum_schedule
 from monde.jepa.model import LossOutput
+from monde.jepa.plant_masks import ChannelBlocks, FutureSteps, WeightedMasks
 from monde.jepa.regularizers import SIGReg, VICReg
 from monde.nn import PlantTokenizer, Transformer
 
@@ -248,11 +249,11 @@ class SensorJEPA(nn.Module):
     def masks(self) -> M.MaskGenerator:
         if self._masks is None:
             grid = (self.groups, self.cfg.patches)
-            gens = [M.FutureSteps(grid, max_steps=self.cfg.future_patches),
-                    M.ChannelBlocks(grid) if self.groups >= 2 else None,
+            gens = [FutureSteps(grid, max_steps=self.cfg.future_patches),
+                    ChannelBlocks(grid) if self.groups >= 2 else None,
                     M.TimeBlocks(grid, n_blocks=1, mask_ratio=0.3)]
             weights = [w if g is not None else 0.0 for g, w in zip(gens, self.cfg.mask_weights)]
-            self._masks = _WeightedMasks(gens, weights)
+            self._masks = WeightedMasks(gens, weights)
         return self._masks
 
     def forward(self, batch: dict, step: int = 0,
@@ -281,14 +282,3 @@ class SensorJEPA(nn.Module):
             ema_update(self.target["tokenizer"], self.tokenizer, m)
             ema_update(self.target["encoder"], self.encoder, m)
 
-
-class _WeightedMasks:
-    """Draws one mask family per batch with the given weights (``None`` families skipped)."""
-
-    def __init__(self, generators: list, weights: list[float]):
-        self.generators, self.weights = generators, torch.tensor(weights, dtype=torch.float64)
-        self.grid = next(g for g in generators if g is not None).grid
-
-    def __call__(self, batch_size: int, generator: torch.Generator | None = None) -> M.MaskPair:
-        i = int(torch.multinomial(self.weights, 1, generator=generator))
-        return self.generators[i](batch_size, generator)

@@ -155,11 +155,9 @@ class SensorWorldModel:
         Returns a summary (windows used, score quantiles at 0.5/0.99/0.999).
         """
         actions = self.check_inputs(values, actions)
-        res, lat = [], []
-        for _, pred, h in self._windows(values, actions, runs, stride, batch_size):
-            res.append(pred - h)
-            lat.append(h)
-        res, lat = torch.cat(res).double(), torch.cat(lat).double()
+        batches = list(self._windows(values, actions, runs, stride, batch_size))
+        res = torch.cat([pred - h for _, pred, h in batches]).double()
+        lat = torch.cat([h for _, _, h in batches]).double()
         if len(res) < 8:
             raise DataError(f"calibration needs at least 8 windows of normal data, got {len(res)}")
         n = self.net
@@ -167,8 +165,8 @@ class SensorWorldModel:
             mu = x.mean(0)                                          # [G, D]
             mean.copy_(mu)
             prec.copy_(torch.linalg.inv(ledoit_wolf(x - mu)))       # [G, D, D]
-        runs = runs or [slice(0, len(values))]
-        scores = self.surprise(values, actions, runs, stride, batch_size).scores
+        # Score the same windows with the new statistics (no second pass through the model).
+        scores = self._score(len(values), batches, runs).scores
         scores = scores[np.isfinite(scores)]
         levels = np.linspace(0.0, 1.0, SCORE_QUANTILES)
         n.score_quantiles.copy_(torch.from_numpy(np.quantile(scores, levels)).float())
@@ -199,12 +197,16 @@ class SensorWorldModel:
         values = np.asarray(values, dtype=np.float32)
         actions = self.check_inputs(values, None if actions is None else
                                     np.asarray(actions, dtype=np.float32))
+        return self._score(len(values), self._windows(values, actions, runs, stride, batch_size),
+                           runs)
+
+    def _score(self, t: int, batches, runs: list[slice] | None) -> SurpriseResult:
+        """Scores of ``t`` rows from ``(end_rows, pred, latent)`` batches of windows."""
         cfg = self.net.cfg
         w_pred = {"prediction": 1.0, "novelty": 0.0, "both": 0.5}[cfg.surprise]
-        t = len(values)
         parts = np.full((2, t), np.nan, dtype=np.float32)
         groups = np.full((t, self.net.groups), np.nan, dtype=np.float32)
-        for ends, pred, h in self._windows(values, actions, runs, stride, batch_size):
+        for ends, pred, h in batches:
             zr, zl = self._group_scores(pred, h)
             per_group = w_pred * zr + (1 - w_pred) * zl          # [B, G]
             groups[ends] = per_group.numpy()
