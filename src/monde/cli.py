@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from monde.errors import MondeError
+from monde.errors import ConfigError, MondeError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("recipe", help="recipe name (see `monde recipes`)")
     t.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. train.steps=200")
     t.add_argument("--out", required=True, type=Path, help="run folder (rerun to resume)")
+    t.add_argument("--data", type=Path, default=None,
+                   help="training data: a folder of videos (video recipes) or an episodes "
+                        "folder (action recipes); same as the data.folder / data.path override")
     t.add_argument("--overwrite", action="store_true", help="delete what --out holds first")
     t.add_argument("--json", action="store_true", help="print a JSON summary on the last line")
     t.add_argument("--quiet", action="store_true", help="no progress display")
@@ -77,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_sensors.add_parser(sub)
     cli_sensors.add_eval_parser(sub)
+    from monde import cli_video
+
+    cli_video.add_surprise_parser(sub)
     return p
 
 
@@ -95,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"train": cmd_train, "recipes": cmd_recipes, "info": cmd_info,
                 "probe": cmd_probe, "data": cmd_data, "plan": cmd_plan,
                 "demo": cmd_demo, "sensors": cmd_sensors,
-                "eval": cmd_eval}[args.command](args)
+                "eval": cmd_eval, "surprise": cmd_surprise}[args.command](args)
     except MondeError as e:
         print(f"monde: error: {e}", file=sys.stderr)
         return 2
@@ -114,6 +120,8 @@ def cmd_train(args) -> int:
     from monde.recipes import get_recipe, run_recipe
 
     cfg = apply_overrides(get_recipe(args.recipe).build(), args.overrides)
+    if args.data is not None:
+        _set_data(cfg, args.data)
     if args.print_config:
         print(json.dumps(to_dict(cfg), indent=2))
         return 0
@@ -131,6 +139,17 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _set_data(cfg, path: Path) -> None:
+    """``--data PATH``: point the recipe's data at the user's files."""
+    data = cfg.data
+    if hasattr(data, "folder"):
+        data.source, data.folder = "folder", str(path)
+    elif hasattr(data, "path"):
+        data.path = str(path)
+    else:
+        raise ConfigError(f"recipe {cfg.recipe} does not read a data folder; drop --data")
+
+
 def cmd_sensors(args) -> int:
     from monde import cli_sensors
 
@@ -138,9 +157,19 @@ def cmd_sensors(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    if args.protocol in ("physics", "actions"):
+        from monde import cli_video
+
+        return cli_video.run_eval(args, _emit)
     from monde import cli_sensors
 
     return cli_sensors.run_eval(args, _emit)
+
+
+def cmd_surprise(args) -> int:
+    from monde import cli_video
+
+    return cli_video.run_surprise(args, _emit)
 
 
 def cmd_recipes(args) -> int:

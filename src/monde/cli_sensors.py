@@ -87,10 +87,14 @@ def _rul(args, emit) -> int:
 
 
 def add_eval_parser(sub) -> None:
-    """Register ``monde eval tep|cmapss``: train the protocol's recipe (or reuse it), evaluate."""
-    e = sub.add_parser("eval", help="real-data protocols: monde eval tep | cmapss | etth (trains, then "
-                       "scores model and baselines)")
-    e.add_argument("protocol", choices=["tep", "cmapss", "etth"])
+    """Register ``monde eval``: train the protocol's recipe (or reuse it), evaluate."""
+    e = sub.add_parser("eval", help="frozen protocols: monde eval physics | actions | tep | cmapss "
+                       "| etth (trains unless --model is given, then scores model and baselines)")
+    e.add_argument("protocol", choices=["physics", "actions", "tep", "cmapss", "etth"])
+    e.add_argument("--model", type=Path, default=None,
+                   help="physics/actions: evaluate this model folder instead of training one")
+    e.add_argument("--baseline", type=Path, default=None,
+                   help="physics: also score this model (e.g. the pixel-predicting twin)")
     e.add_argument("overrides", nargs="*", help="recipe overrides, e.g. train.steps=400")
     e.add_argument("--data", type=Path, default=None,
                    help="data folder (default: $MONDE_DATA/NAME or ../shared/data/NAME)")

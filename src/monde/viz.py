@@ -115,3 +115,49 @@ def plot_surprise(scores: np.ndarray, threshold: float, path: Path | str, *,
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_video_surprise(scores: np.ndarray, thumbs: np.ndarray, thumb_frames: np.ndarray,
+                        path: Path | str, *, fps: float = 0.0, title: str = "surprise",
+                        marks: dict[str, float] | None = None) -> Path:
+    """A strip of frames above the per-frame surprise curve, the peak marked.
+
+    Args:
+        scores: ``[T]`` per-frame surprise (NaN where not scored).
+        thumbs: uint8 ``[K, 3, H, W]`` frames to show, taken at ``thumb_frames [K]``.
+        fps: frames per second; when > 0 the x-axis is in seconds, else in frames.
+        marks: vertical lines to label, in frames (e.g. ``{"violation": 12}``).
+    """
+    plt = _pyplot()
+    k = len(thumbs)
+    fig = plt.figure(figsize=(10, 4.2))
+    grid = fig.add_gridspec(2, max(k, 1), height_ratios=[1, 1.6])
+    for i in range(k):
+        ax = fig.add_subplot(grid[0, i])
+        ax.imshow(np.asarray(thumbs[i]).transpose(1, 2, 0))
+        ax.set_title(f"{thumb_frames[i] / fps:.1f} s" if fps > 0 else f"frame {thumb_frames[i]}",
+                     fontsize=7)
+        ax.axis("off")
+    ax = fig.add_subplot(grid[1, :])
+    scale = 1 / fps if fps > 0 else 1.0
+    x = np.arange(len(scores)) * scale
+    ax.plot(x, scores, lw=1, color="tab:blue", label="surprise")
+    if np.isfinite(scores).any():
+        i = int(np.nanargmax(scores))
+        ax.scatter([x[i]], [scores[i]], color="tab:red", zorder=3,
+                   label=f"peak {scores[i]:.3f} at " + (f"{x[i]:.2f} s" if fps > 0 else f"frame {i}"))
+    for f in thumb_frames:
+        ax.axvline(f * scale, color="0.85", lw=0.6, zorder=0)
+    for label, at in (marks or {}).items():
+        ax.axvline(at * scale, color="tab:orange", lw=1)
+        ax.annotate(label, (at * scale, 1), xycoords=("data", "axes fraction"), va="top", fontsize=8)
+    ax.set_xlabel("seconds" if fps > 0 else "frame")
+    ax.set_ylabel("surprise")
+    ax.set_xlim(x[0] if len(x) else 0, x[-1] if len(x) else 1)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

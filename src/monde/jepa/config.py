@@ -55,8 +55,10 @@ class PredictorConfig:
 class MaskConfig:
     """Which tokens the context sees and which the predictor must predict."""
 
-    kind: Literal["vjepa", "tube", "causal", "multiblock", "time"] = "vjepa"
+    kind: Literal["vjepa", "vjepa+causal", "tube", "causal", "multiblock", "time"] = "vjepa"
     """``vjepa``: alternate short-range (8×15%) and long-range (2×70%) tube masks;
+    ``vjepa+causal``: those two plus "see the first c time steps, predict the rest" for every
+    c in ``[1, T-1]``, drawn uniformly per batch — what a model needs to score surprise;
     ``tube``: one tube multi-block setting; ``causal``: see the first frames, predict the rest;
     ``multiblock``: I-JEPA 2-D blocks (images); ``time``: contiguous time spans (series)."""
     n_blocks: int = 8
@@ -73,6 +75,10 @@ class MaskConfig:
 class ObjectiveConfig:
     """The JEPA loss and its anti-collapse mechanism."""
 
+    target: Literal["latent", "pixels"] = "latent"
+    """``latent``: the JEPA objective. ``pixels``: the generative baseline — the same encoder
+    and predictor regress the raw pixels of the target tokens instead (no target encoder, no
+    anti-collapse term), so latent vs pixel prediction can be compared with all else equal."""
     loss: Literal["l1", "smooth_l1", "mse"] = "l1"
     """Latent prediction loss against layer-normed targets."""
     anti_collapse: Literal["ema", "sigreg", "vicreg"] = "ema"

@@ -36,6 +36,9 @@ def build_masks(cfg: MaskConfig, grid: tuple[int, ...]):
     """A mask generator for a token grid (see :class:`MaskConfig`)."""
     if cfg.kind == "vjepa":
         return M.MaskMixture(M.vjepa_masks(grid))
+    if cfg.kind == "vjepa+causal":
+        causal = [M.CausalFuture(grid=grid, context_steps=c) for c in range(1, grid[0])]
+        return M.MaskMixture([*M.vjepa_masks(grid), *causal])
     if cfg.kind == "tube":
         return M.TubeMultiBlock3D(grid=grid, n_blocks=cfg.n_blocks,
                                   block_scale=(cfg.block_scale, cfg.block_scale))
@@ -60,13 +63,23 @@ class JEPA(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = Encoder(cfg.encoder)
-        self.predictor = Predictor(cfg.encoder.dim, cfg.predictor, POS_AXES[cfg.encoder.modality])
         obj = cfg.objective
+        self.pixels = obj.target == "pixels"
+        e = cfg.encoder
+        out_dim = e.channels * e.patch * e.patch * (e.tubelet if e.modality == "video" else 1)
+        if self.pixels and e.modality not in ("video", "image"):
+            raise ValueError("objective.target=pixels needs a video or image encoder")
+        self.predictor = Predictor(e.dim, cfg.predictor, POS_AXES[e.modality],
+                                   out_dim=out_dim if self.pixels else None)
         self.target_encoder: Encoder | None = None
-        if obj.anti_collapse == "ema":
+        if self.pixels:
+            pass  # pixel targets cannot collapse: no target encoder, no regulariser
+        elif obj.anti_collapse == "ema":
             self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
         self.regularizer: nn.Module | None = None
-        if obj.anti_collapse == "sigreg":
+        if self.pixels:
+            pass
+        elif obj.anti_collapse == "sigreg":
             self.regularizer = SIGReg(num_slices=obj.sigreg_slices, seed=seed)
         elif obj.anti_collapse == "vicreg":
             self.regularizer = VICReg(std_coeff=obj.vicreg_std, cov_coeff=obj.vicreg_cov)
@@ -91,16 +104,11 @@ class JEPA(nn.Module):
         mp = self.masks(tokens.grid)(x.shape[0], generator)
         ctx_idx, tgt_idx = mp.context_idx.to(x.device), mp.target_idx.to(x.device)
 
-        with torch.no_grad():
-            target_net = self.target_encoder if self.target_encoder is not None else self.encoder
-            t_tokens = tokens if target_net is self.encoder else target_net.tokenize(x)
-            h = target_net(_detached(t_tokens))
-            h = F.layer_norm(h.float(), h.shape[-1:])  # normalised targets, as in I-/V-JEPA
-            pooled = h.mean(dim=1)
-            h_tgt = M.gather_tokens(h, tgt_idx)
-
+        h = self.targets(x, tokens)
+        h_tgt = M.gather_tokens(h, tgt_idx)
         z = self.encoder(tokens, keep_idx=ctx_idx)
         pred = self.predictor(z, ctx_idx, tgt_idx, tokens.positions).float()
+        pooled = z.detach().float().mean(dim=1) if self.pixels else h.mean(dim=1)
         if obj.loss == "l1":
             pred_loss = (pred - h_tgt).abs().mean()
         elif obj.loss == "smooth_l1":
@@ -117,6 +125,22 @@ class JEPA(nn.Module):
             parts.update({k: v.detach() for k, v in reg.parts.items()})
             parts[obj.anti_collapse] = reg.loss.detach()
         return LossOutput(loss=loss, parts=parts, embeddings=pooled)
+
+    @torch.no_grad()
+    def targets(self, x: torch.Tensor, tokens: Tokens | None = None) -> torch.Tensor:
+        """What the predictor must match at every token, ``[B, N, Dt]`` (no gradient).
+
+        Layer-normed target-encoder latents (``Dt = D``, as in I-/V-JEPA), or for the pixel
+        baseline the raw pixels of each token (``Dt = t·C·p·p``). ``tokens`` are the online
+        encoder's tokens of ``x`` when the caller has them already.
+        """
+        if self.pixels:
+            return self.encoder.tokenizer.patchify(x).float()
+        target_net = self.target_encoder if self.target_encoder is not None else self.encoder
+        if tokens is None or target_net is not self.encoder:
+            tokens = target_net.tokenize(x)
+        h = target_net(_detached(tokens))
+        return F.layer_norm(h.float(), h.shape[-1:])
 
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:

@@ -66,13 +66,14 @@ class Predictor(nn.Module):
     target positions is projected back to the encoder width.
     """
 
-    def __init__(self, enc_dim: int, cfg: PredictorConfig, pos_axes: int):
+    def __init__(self, enc_dim: int, cfg: PredictorConfig, pos_axes: int,
+                 out_dim: int | None = None):
         super().__init__()
         self.embed = nn.Linear(enc_dim, cfg.dim)
         self.mask_token = nn.Parameter(torch.zeros(cfg.dim))
         nn.init.trunc_normal_(self.mask_token, std=0.02)
         self.backbone = Transformer(cfg.dim, cfg.depth, cfg.heads, pos_axes)
-        self.head = nn.Linear(cfg.dim, enc_dim)
+        self.head = nn.Linear(cfg.dim, out_dim or enc_dim)  # out_dim: pixel targets
 
     def forward(self, context: torch.Tensor, context_idx: torch.Tensor,
                 target_idx: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -85,7 +86,7 @@ class Predictor(nn.Module):
             positions: ``[N, P]`` grid coordinates of all tokens.
 
         Returns:
-            ``[B, Nt, D]`` predicted latents.
+            ``[B, Nt, D]`` predicted latents (``[B, Nt, out_dim]`` with pixel targets).
         """
         b, nt = target_idx.shape
         ctx = self.embed(context)

@@ -62,6 +62,53 @@ class WorldModel:
         z = self.encoder.encode(self._prepare(obs))
         return z.mean(dim=1) if pool else z
 
+    def surprise(self, video, *, context: int | None = None, stride: int | None = None,
+                 aggregate: str = "max", tokens: str = "mean", batch_size: int = 32):
+        """Per-frame surprise of a video: how badly the model foresees each frame.
+
+        Args:
+            video: ``[T, C, H, W]`` frames (uint8 or float in [0, 1]) at the model's
+                resolution, or the path of a video file — decoded as a stream (any length
+                fits in memory) and resized to the model's resolution.
+            context: frames each window is given (default: half the window).
+            stride: frames between windows (default: one tubelet).
+            aggregate: how the windows that forecast a frame combine: ``max`` or ``mean``.
+            tokens: how a time step's spatial tokens combine: ``mean`` or ``max``.
+
+        Returns:
+            :class:`~monde.jepa.video_surprise.VideoSurprise` (``scores [T]``, NaN for the
+            first ``context`` frames, ``peak``).
+        """
+        from monde.jepa import video_surprise as vs
+
+        enc = self.config.encoder
+        if enc.modality != "video":
+            raise ConfigError(f"this model encodes {enc.modality}, not video; surprise here "
+                              "needs a video model (monde train video-physics-tiny)")
+        if aggregate not in ("max", "mean") or tokens not in ("max", "mean"):
+            raise ConfigError(f"aggregate and tokens must be 'max' or 'mean'; got "
+                              f"{aggregate!r}, {tokens!r}")
+        if isinstance(video, (str, Path)):
+            from monde.data.video import iter_clips, video_info
+
+            info = video_info(video)
+            context, stride = vs.check_settings(enc, None, context, stride)
+            windows = iter_clips(video, clip_len=enc.frames, stride=stride,
+                                 size=(enc.height, enc.width))
+            if info.exact and info.frames < enc.frames:
+                vs.check_settings(enc, info.frames, context, stride)
+        else:
+            x = torch.as_tensor(video)
+            want = (enc.channels, enc.height, enc.width)
+            if x.dim() != 4 or tuple(x.shape[1:]) != want:
+                raise DataError(f"surprise takes one video [T, {enc.channels}, {enc.height}, "
+                                f"{enc.width}] (the model's resolution); got {tuple(x.shape)}. "
+                                "Pass a file path to have it resized.")
+            context, stride = vs.check_settings(enc, x.shape[0], context, stride)
+            windows = vs.video_windows(x, enc.frames, stride)
+        return vs.score_windows(self.jepa, windows, context=context, stride=stride,
+                                aggregate=aggregate, tokens=tokens, batch_size=batch_size)
+
     def rollout(self, *args, **kwargs):
         """Not available: this model has no action-conditioned predictor."""
         raise ConfigError(self._no_actions("roll out actions"))

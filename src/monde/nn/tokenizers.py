@@ -36,6 +36,13 @@ class PatchTokenizer(nn.Module):
         grid = tuple(y.shape[2:])
         return Tokens(y.flatten(2).transpose(1, 2), grid_positions(grid, x.device), grid)
 
+    def patchify(self, x: torch.Tensor) -> torch.Tensor:
+        """The raw pixels of every token: ``[B, C, H, W]`` → ``[B, N, C·p·p]`` in token order."""
+        b, c, h, w = x.shape
+        p = self.patch
+        y = x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
+        return y.reshape(b, (h // p) * (w // p), c * p * p)
+
 
 class TubeletTokenizer(nn.Module):
     """Video ``[B, T, C, H, W]`` → ``tubelet × patch × patch`` tokens on a ``(T/t, H/p, W/p)`` grid."""
@@ -56,6 +63,16 @@ class TubeletTokenizer(nn.Module):
         y = self.proj(x.transpose(1, 2))  # [B, D, T', H', W']
         grid = tuple(y.shape[2:])
         return Tokens(y.flatten(2).transpose(1, 2), grid_positions(grid, x.device), grid)
+
+    def patchify(self, x: torch.Tensor) -> torch.Tensor:
+        """The raw pixels of every token: ``[B, T, C, H, W]`` → ``[B, N, t·C·p·p]`` in token order.
+
+        Used as regression targets by the pixel-predicting baseline (``objective.target=pixels``).
+        """
+        b, t, c, h, w = x.shape
+        k, p = self.tubelet, self.patch
+        y = x.reshape(b, t // k, k, c, h // p, p, w // p, p).permute(0, 1, 4, 6, 2, 3, 5, 7)
+        return y.reshape(b, (t // k) * (h // p) * (w // p), k * c * p * p)
 
 
 class SeriesTokenizer(nn.Module):

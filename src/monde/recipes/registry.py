@@ -33,6 +33,8 @@ def _user_video() -> vp.VideoRunConfig:
     cfg = vp.video_physics_tiny()
     cfg.recipe = "video"
     cfg.data.source = "folder"
+    # Future-predicting masks too, so that `monde surprise` works on the trained model.
+    cfg.model.mask.kind = "vjepa+causal"
     return cfg
 
 
@@ -43,8 +45,13 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            vp.video_medium),
     Recipe("video-physics", "bouncing-balls video JEPA sized for a GPU (ViT-S, 16 frames, 20k steps)",
            vp.video_physics),
-    Recipe("video", "video JEPA on your own files: monde train video data.folder=DIR",
+    Recipe("video", "video JEPA on your own files: monde train video --data DIR",
            _user_video),
+    Recipe("intphys-tiny", "intuitive-physics video JEPA on possible clips only, CPU "
+           "(monde eval physics)", vp.intphys_tiny),
+    Recipe("intphys-pixels-tiny", "the pixel-predicting baseline of intphys-tiny (same "
+           "networks and budget)", vp.intphys_pixels_tiny),
+    Recipe("intphys", "intuitive-physics video JEPA sized for a GPU", vp.intphys),
     Recipe("two-rooms", "action-conditioned world model of Two-Rooms for planning (CPU minutes)",
            tr.two_rooms),
     Recipe("two-rooms-no-door", "two-rooms trained on episodes that never cross the door",

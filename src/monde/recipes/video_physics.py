@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from monde.jepa.config import EncoderConfig, MaskConfig, ModelConfig, PredictorConfig
+from monde.jepa.config import (
+    EncoderConfig,
+    MaskConfig,
+    ModelConfig,
+    ObjectiveConfig,
+    PredictorConfig,
+)
 from monde.recipes.video_data import VideoDataConfig
 from monde.train.config import TrainConfig
 from monde.worlds.balls import BallsConfig
@@ -71,4 +77,49 @@ def video_medium() -> VideoRunConfig:
     cfg.model.encoder.depth = 6
     cfg.model.predictor.depth = 4
     cfg.train.batch_size = 16
+    return cfg
+
+
+def intphys_tiny() -> VideoRunConfig:
+    """Intuitive physics on a CPU: possible clips of the benchmark world, future-predicting masks.
+
+    The model trains only on physically possible clips (``IntPhys.training_world``); its
+    masks mix V-JEPA tubes with "see the first frames, predict the rest", the task its
+    surprise is scored on (``monde eval physics``). 8 frames of 64×64 (256 tokens).
+    """
+    from monde.worlds.intphys import IntPhysConfig
+
+    frames, size = 8, 64
+    return VideoRunConfig(
+        recipe="intphys-tiny",
+        data=VideoDataConfig(balls=IntPhysConfig(size=size).balls(frames)),
+        model=ModelConfig(
+            encoder=EncoderConfig(frames=frames, height=size, width=size, patch=8, tubelet=2,
+                                  dim=128, depth=4, heads=4),
+            predictor=PredictorConfig(dim=96, depth=3, heads=4),
+            mask=MaskConfig(kind="vjepa+causal"),
+        ),
+        train=TrainConfig(steps=2400, batch_size=32, lr=1e-3, warmup_steps=100,
+                          precision="fp32", checkpoint_every=200, log_every=20, diag_every=100),
+    )
+
+
+def intphys_pixels_tiny() -> VideoRunConfig:
+    """The generative baseline of ``intphys-tiny``: same data, networks and budget, pixel targets."""
+    cfg = intphys_tiny()
+    cfg.recipe = "intphys-pixels-tiny"
+    cfg.model.objective = ObjectiveConfig(target="pixels")
+    return cfg
+
+
+def intphys() -> VideoRunConfig:
+    """GPU-sized intuitive physics: 16 frames, ViT-S width, 20k steps."""
+    cfg = intphys_tiny()
+    cfg.recipe = "intphys"
+    cfg.data.balls.frames = cfg.model.encoder.frames = 16
+    cfg.model.encoder = EncoderConfig(frames=16, height=64, width=64, patch=8, tubelet=2,
+                                      dim=384, depth=12, heads=6)
+    cfg.model.predictor = PredictorConfig(dim=192, depth=6, heads=6)
+    cfg.train = TrainConfig(steps=20000, batch_size=128, lr=5e-4, warmup_steps=1000,
+                            checkpoint_every=500, log_every=50, diag_every=250)
     return cfg

@@ -60,6 +60,9 @@ class BallsConfig:
     """Physics substeps per frame; more makes collisions more accurate."""
     restitution: float = 1.0
     """Fraction of the normal velocity kept in a bounce; 1.0 is perfectly elastic."""
+    collisions: bool = True
+    """Ball-ball collisions; False lets balls pass through each other (walls always reflect).
+    Used only to make impossible clips (:mod:`monde.worlds.intphys`)."""
     occluders: int = 0
     """Static opaque grey rectangles per clip, drawn in front of the balls."""
     occluder_size: tuple[float, float] = (0.15, 0.35)
@@ -196,7 +199,8 @@ class BouncingBalls:
         """Advance one frame (``cfg.substeps`` substeps); returns new ``pos, vel [B, K, 2]``.
 
         The inputs are not modified. Each substep moves balls exactly under constant gravity,
-        then twice resolves ball-ball collisions and reflects balls off the walls.
+        then twice resolves ball-ball collisions (unless ``cfg.collisions`` is False) and reflects
+        balls off the walls.
         """
         cfg = self.cfg
         pos = np.array(pos, dtype=np.float64)
@@ -206,6 +210,8 @@ class BouncingBalls:
         g = np.array([0.0, cfg.gravity])
         mass = radius**2
         pairs = [(i, j) for i in range(cfg.n_balls) for j in range(i + 1, cfg.n_balls)]
+        if not cfg.collisions:
+            pairs = []
         for _ in range(cfg.substeps):
             # Exact for constant acceleration, so free flight conserves energy to rounding.
             pos += vel * h + 0.5 * g * h * h
@@ -278,9 +284,17 @@ class BouncingBalls:
         return self._render(np.asarray(pos)[:, None], np.asarray(radius), occluders)[:, 0]
 
     def _render(
-        self, pos: np.ndarray, radius: np.ndarray, occluders: np.ndarray | None
+        self,
+        pos: np.ndarray,
+        radius: np.ndarray,
+        occluders: np.ndarray | None,
+        colors: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Draw ``pos [B, T, K, 2]`` into uint8 ``[B, T, 3, H, W]`` (occluders are static)."""
+        """Draw ``pos [B, T, K, 2]`` into uint8 ``[B, T, 3, H, W]`` (occluders are static).
+
+        ``colors`` overrides :attr:`colors`: RGB ``[K, 3]``, per clip ``[B, K, 3]`` or per
+        frame ``[B, T, K, 3]``.
+        """
         cfg = self.cfg
         S = cfg.size
         B, T, K, _ = pos.shape
@@ -307,7 +321,13 @@ class BouncingBalls:
         corner = origin.astype(np.intp)
         base = np.arange(N) * (3 * S * S) + corner[..., 1] * S + corner[..., 0]  # [K, N]
         idx = base[..., None, None] + (np.arange(3) * S * S)[:, None] + pix
-        colors = self.colors.astype(np.float32)[:, :, None]  # [K, 3, 1]
+        if colors is None or np.ndim(colors) == 2:
+            rgb = self.colors if colors is None else colors
+            colors = np.asarray(rgb, np.float32)[:, :, None]  # [K, 3, 1]
+        else:  # per clip or per frame: [K, N, 3, 1], in the same ball-major layout
+            c = np.asarray(colors, np.float32)
+            c = np.broadcast_to(c[:, None] if c.ndim == 3 else c, (B, T, K, 3))
+            colors = c.reshape(N, K, 3).transpose(1, 0, 2)[..., None]
         for k in range(K):  # painter's order: later balls are drawn over earlier ones
             under = flat[idx[k]].astype(np.float32)  # [N, 3, w*w]
             flat[idx[k]] = (under + alpha[k] * (colors[k] - under) + 0.5).astype(np.uint8)
