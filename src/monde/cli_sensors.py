@@ -95,6 +95,9 @@ def add_eval_parser(sub) -> None:
                    help="physics/actions: evaluate this model folder instead of training one")
     e.add_argument("--baseline", type=Path, default=None,
                    help="physics: also score this model (e.g. the pixel-predicting twin)")
+    e.add_argument("--pairs", type=int, default=None,
+                   help="physics: pairs per principle (default: the protocol's 100; another "
+                        "number changes the protocol's hash)")
     e.add_argument("overrides", nargs="*", help="recipe overrides, e.g. train.steps=400")
     e.add_argument("--data", type=Path, default=None,
                    help="data folder (default: $MONDE_DATA/NAME or ../shared/data/NAME)")

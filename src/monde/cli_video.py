@@ -118,7 +118,8 @@ def run_eval(args, emit) -> int:
         model_dir, base_dir = args.model, args.baseline
     model = monde.load(model_dir)
     baseline = monde.load(base_dir) if base_dir else None
-    r = physics_eval(model, PhysicsProtocol(), baseline)
+    protocol = PhysicsProtocol() if args.pairs is None else PhysicsProtocol(pairs=args.pairs)
+    r = physics_eval(model, protocol, baseline)
     names = ["model"] + (["baseline"] if baseline else [])
     lines = [f"intuitive physics ({r['protocol']['name']} v{r['protocol']['version']}, "
              f"{r['protocol']['settings']['pairs']} pairs per principle): pairwise accuracy / "

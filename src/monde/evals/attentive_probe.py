@@ -1,8 +1,9 @@
 """Attentive probe on frozen token features (V-JEPA's evaluation head), and class metrics.
 
-A few self-attention blocks over the tokens (rotary positions, so the probe knows where and
-when each token is), then one learnable query that cross-attends to them, then a linear
-head. Only the probe trains; the encoder that made the features stays frozen.
+Absolute sine-cosine positions are added to the tokens (an encoder with rotary positions
+alone makes features that do not say *where* they are, and the query must be able to pick
+tokens by place and time), then a few self-attention blocks (rotary), then one learnable
+query that cross-attends to the tokens, then a linear head. Only the probe trains; the encoder that made the features stays frozen.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from monde.nn import Transformer
+from monde.nn.posembed import sincos_embedding
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class ProbeConfig:
     """Attention heads (``dim / heads`` must be divisible by 2 × position axes)."""
     epochs: int = 40
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 0.05
     seed: int = 0
 
@@ -46,6 +48,7 @@ class AttentiveProbe(nn.Module):
         self.head = nn.Linear(dim, classes)
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        x = x + sincos_embedding(positions, x.shape[-1]).to(x.dtype)
         if self.blocks is not None:
             x = self.blocks(x, positions)
         q = self.query.expand(x.shape[0], -1, -1)

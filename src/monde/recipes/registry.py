@@ -17,7 +17,7 @@ from monde.errors import ConfigError
 from monde.recipes import action_worlds as tr
 from monde.recipes import sensors as sn
 from monde.recipes import video_physics as vp
-from monde.recipes.video_data import BallsSource, FolderSource
+from monde.recipes.video_data import BallsSource, FolderSource, ManipulationSource
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("intphys-pixels-tiny", "the pixel-predicting baseline of intphys-tiny (same "
            "networks and budget)", vp.intphys_pixels_tiny),
     Recipe("intphys", "intuitive-physics video JEPA sized for a GPU", vp.intphys),
+    Recipe("actions-tiny", "video JEPA of an agent acting on objects, CPU (monde eval actions)",
+           vp.actions_tiny),
     Recipe("two-rooms", "action-conditioned world model of Two-Rooms for planning (CPU minutes)",
            tr.two_rooms),
     Recipe("two-rooms-no-door", "two-rooms trained on episodes that never cross the door",
@@ -126,6 +128,11 @@ def check_config(cfg: vp.VideoRunConfig) -> None:
             f"the world renders {balls.frames} frames of {balls.size}x{balls.size} but the "
             f"encoder expects {enc.frames} frames of {enc.height}x{enc.width}; set "
             "data.balls.frames/size and model.encoder.frames/height/width to agree")
+    man = cfg.data.manipulation
+    if cfg.data.source == "manipulation" and (man.size, man.size) != (enc.height, enc.width):
+        raise ConfigError(f"the manipulation world renders {man.size}x{man.size} frames but the "
+                          f"encoder expects {enc.height}x{enc.width}; set data.manipulation.size "
+                          "and model.encoder.height/width to agree")
     if enc.frames % enc.tubelet or enc.height % enc.patch or enc.width % enc.patch:
         raise ConfigError("model.encoder.frames must be a multiple of tubelet and height/width "
                           "multiples of patch")
@@ -160,6 +167,8 @@ def run_recipe(cfg: vp.VideoRunConfig, out: Path, *, quiet: bool = False,
     enc = cfg.model.encoder
     if cfg.data.source == "balls":
         data = BallsSource(cfg.data.balls, seed=cfg.train.seed)
+    elif cfg.data.source == "manipulation":
+        data = ManipulationSource(cfg.data, enc.frames, seed=cfg.train.seed)
     else:
         data = FolderSource(cfg.data, enc.frames, (enc.height, enc.width), seed=cfg.train.seed)
     meta = {"recipe": cfg.recipe, "modality": enc.modality}

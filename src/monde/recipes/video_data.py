@@ -1,4 +1,5 @@
-"""Video batch sources for training: the bouncing-balls world, or a folder of video files."""
+"""Video batch sources for training: the bouncing-balls world, the manipulation world, or a
+folder of video files."""
 
 from __future__ import annotations
 
@@ -12,17 +13,23 @@ import torch
 
 from monde.errors import ConfigError
 from monde.worlds.balls import BallsConfig, BouncingBalls
+from monde.worlds.manipulation import ManipulationConfig, ManipulationWorld
 
 
 @dataclass
 class VideoDataConfig:
     """Where training clips come from."""
 
-    source: Literal["balls", "folder"] = "balls"
-    """``balls``: clips generated on the fly by the built-in physics world; ``folder``: clips
+    source: Literal["balls", "manipulation", "folder"] = "balls"
+    """``balls``: clips generated on the fly by the built-in physics world; ``manipulation``:
+    clips of an agent acting on objects (built-in, generated on the fly); ``folder``: clips
     read with PyAV from the video files under ``folder``."""
     balls: BallsConfig = field(default_factory=BallsConfig)
     """The physics world (``source=balls``)."""
+    manipulation: ManipulationConfig = field(default_factory=ManipulationConfig)
+    """The manipulation world (``source=manipulation``); clips are cut from its episodes."""
+    clips_per_episode: int = 8
+    """``source=manipulation``: clips cut from each generated episode (cheaper batches)."""
     folder: str = ""
     """Folder of mp4/webm/avi/mkv/mov files (``source=folder``)."""
     frame_step: int = 1
@@ -41,6 +48,28 @@ class BallsSource:
         """``[B, T, 3, H, W]`` float32 in [0, 1]."""
         clips = self.world.batch(step, batch_size, seed=self.seed, rank=rank)
         return torch.from_numpy(clips.video).float().div_(255.0)
+
+
+class ManipulationSource:
+    """Random clips of ``frames`` frames cut from manipulation episodes, a function of (seed, step, rank)."""
+
+    def __init__(self, cfg: VideoDataConfig, frames: int, seed: int = 0):
+        if cfg.manipulation.frames < frames:
+            raise ConfigError(f"data.manipulation.frames ({cfg.manipulation.frames}) must be at "
+                              f"least the clip length ({frames})")
+        self.world, self.frames, self.seed = ManipulationWorld(cfg.manipulation), frames, seed
+        self.per_episode = max(1, cfg.clips_per_episode)
+
+    def batch(self, step: int, batch_size: int, rank: int = 0) -> torch.Tensor:
+        """``[B, T, 3, H, W]`` float32 in [0, 1]."""
+        rng = np.random.default_rng([self.seed, step, rank])
+        n_ep = -(-batch_size // self.per_episode)
+        video = self.world.sample(n_ep, rng).video                   # [E, T_ep, 3, H, W]
+        ep = np.arange(batch_size) % n_ep
+        start = rng.integers(0, video.shape[1] - self.frames + 1, size=batch_size)
+        idx = start[:, None] + np.arange(self.frames)
+        clips = video[ep[:, None], idx]
+        return torch.from_numpy(clips).float().div_(255.0)
 
 
 class FolderSource:

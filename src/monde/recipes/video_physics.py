@@ -123,3 +123,18 @@ def intphys() -> VideoRunConfig:
     cfg.train = TrainConfig(steps=20000, batch_size=128, lr=5e-4, warmup_steps=1000,
                             checkpoint_every=500, log_every=50, diag_every=250)
     return cfg
+
+
+def actions_tiny() -> VideoRunConfig:
+    """Actions on a CPU: clips of an agent acting on objects, 8 frames of 64×64 (256 tokens).
+
+    Unlabelled pretraining; ``monde eval actions`` then probes the frozen encoder for the
+    current action and the predictor's forecast for the next one.
+    """
+    from monde.worlds.manipulation import ManipulationConfig
+
+    cfg = intphys_tiny()
+    cfg.recipe = "actions-tiny"
+    cfg.data = VideoDataConfig(source="manipulation", manipulation=ManipulationConfig(size=64))
+    cfg.train.steps = 1600
+    return cfg

@@ -1,0 +1,106 @@
+"""Attentive probe, class metrics, the manipulation training source and monde eval actions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from monde.cli import main
+from monde.errors import ConfigError
+from monde.evals.actions import ActionsProtocol, actions_eval, forecast_features
+from monde.evals.attentive_probe import (
+    ProbeConfig,
+    class_metrics,
+    fit_attentive_probe,
+    predict_scores,
+)
+
+TINY = ["train.steps=2", "train.batch_size=4", "model.encoder.dim=24", "model.encoder.depth=1",
+        "model.encoder.heads=2", "model.predictor.dim=12", "model.predictor.depth=1",
+        "model.predictor.heads=2", "train.checkpoint_every=2"]
+
+
+def test_class_metrics_on_known_scores():
+    y = np.array([0, 0, 1, 2])
+    scores = np.array([[3, 2, 1, 0], [0, 1, 2, 3], [0, 3, 1, 2], [3, 2, 1, 0.0]])
+    m = class_metrics(scores, y, classes=4, k=2)
+    assert m["top1"] == 0.5                      # samples 0 and 2
+    # recall@2 per class: class 0 -> 1/2, class 1 -> 1, class 2 -> 0 (rank 3)
+    assert m["recall@2"] == pytest.approx((0.5 + 1 + 0) / 3, abs=1e-4)
+    assert m["chance_top1"] == 0.5 and m["chance_recall@2"] == 0.5
+
+
+def test_attentive_probe_finds_the_one_informative_token():
+    """The class is written in one token among 16 noise tokens: mean-pooling dilutes it, the
+    learnable query must find it."""
+    g = torch.Generator().manual_seed(0)
+    n, tokens, dim, classes = 1200, 16, 16, 4
+    y = torch.randint(classes, (n,), generator=g)
+    x = torch.randn(n, tokens, dim, generator=g)
+    x[torch.arange(n), 5, :classes] += 4 * torch.nn.functional.one_hot(y, classes)
+    pos = torch.arange(tokens, dtype=torch.float32)[:, None]
+    probe = fit_attentive_probe(x[:1000], y[:1000].numpy(), pos, classes,
+                                ProbeConfig(epochs=20, heads=2, depth=1))
+    acc = (predict_scores(probe, x[1000:], pos).argmax(1) == y[1000:].numpy()).mean()
+    assert acc > 0.8  # chance 0.25; a probe that averages the tokens is far below
+
+
+@pytest.fixture(scope="module")
+def tiny_actions(tmp_path_factory):
+    out = tmp_path_factory.mktemp("actions") / "m"
+    assert main(["train", "actions-tiny", "--out", str(out), "--quiet", *TINY]) == 0
+    return out
+
+
+def test_manipulation_source_is_deterministic():
+    from monde.recipes import get_recipe
+    from monde.recipes.video_data import ManipulationSource
+
+    cfg = get_recipe("actions-tiny").build()
+    src = ManipulationSource(cfg.data, 8, seed=3)
+    a, b, c = src.batch(5, 6), src.batch(5, 6), src.batch(6, 6)
+    assert a.shape == (6, 8, 3, 64, 64) and torch.equal(a, b) and not torch.equal(a, c)
+    assert 0 <= a.min() and a.max() <= 1
+
+
+def test_actions_eval_and_cli(tiny_actions, capsys):
+    import monde
+
+    model = monde.load(tiny_actions)
+    protocol = ActionsProtocol(train_episodes=4, test_episodes=3, probe=ProbeConfig(epochs=1))
+    r = actions_eval(model, protocol)
+    for who in ("model", "random"):
+        for task in ("recognition", "anticipation"):
+            m = r[who][task]
+            assert 0 <= m["top1"] <= 1 and 0 <= m["recall@5"] <= 1 and m["n"] > 0
+    assert r["clips"]["recognition"][1] == r["model"]["recognition"]["n"]
+    with pytest.raises(ConfigError, match="multiple of the tubelet"):
+        forecast_features(model.jepa, np.zeros((2, 3, 3, 64, 64), np.uint8), pool=2)
+
+
+def test_forecast_features_use_only_the_observed_frames(tiny_actions):
+    """The probe's anticipation input is a function of the observed frames alone."""
+    import monde
+
+    jepa = monde.load(tiny_actions).jepa
+    rng = np.random.default_rng(0)
+    obs = (rng.random((2, 4, 3, 64, 64)) * 255).astype(np.uint8)
+    a = forecast_features(jepa, obs, pool=2)
+    assert a.shape == (2, 4 * 16, 24)
+    b = forecast_features(jepa, obs[:1], pool=2)
+    torch.testing.assert_close(a[:1], b, rtol=1e-4, atol=1e-5)
+
+
+def test_cli_eval_actions_with_model(tiny_actions, capsys, monkeypatch):
+    import monde.evals.actions as A
+
+    monkeypatch.setattr(A, "ActionsProtocol",
+                        lambda: ActionsProtocol(train_episodes=3, test_episodes=2,
+                                                probe=ProbeConfig(epochs=1)))
+    assert main(["eval", "actions", "--model", str(tiny_actions), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["protocol"]["settings"]["train_episodes"] == 3
+    assert (tiny_actions / "actions.json").is_file()
