@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from monde.errors import ConfigError, DataError
-from monde.jepa.config import EncoderConfig, MaskConfig, ModelConfig, ObjectiveConfig, PredictorConfig
+from monde.jepa.config import (
+    EncoderConfig,
+    MaskConfig,
+    ModelConfig,
+    ObjectiveConfig,
+    PredictorConfig,
+)
 from monde.jepa.masks import CausalFuture, MaskMixture
 from monde.jepa.model import JEPA, build_masks
 from monde.jepa.world_model import WorldModel
