@@ -85,6 +85,15 @@ def test_cli_eval_physics_and_surprise(tiny_models, tmp_path, capsys):
     assert main(["surprise", str(short), "--model", str(model)]) == 2
     assert "at least 8 frames" in capsys.readouterr().err
     assert main(["surprise", str(tmp_path / "missing.mp4"), "--model", str(model)]) == 2
+    bad = tmp_path / "corrupt.mp4"
+    bad.write_bytes(b"\x00\x01 not a video" * 50)
+    assert main(["surprise", str(bad), "--model", str(model)]) == 2
+    assert "corrupt.mp4" in capsys.readouterr().err
+
+    big = tmp_path / "big.mp4"   # another resolution: resized, and the output says so
+    write_video(big, np.repeat(np.repeat(clip, 2, axis=2), 2, axis=3), fps=15)
+    assert main(["surprise", str(big), "--model", str(model), "--plot", str(png), "--json"]) == 0
+    assert "resized from 128x128" in capsys.readouterr().out
 
 
 def test_surprise_refuses_a_sensor_model(tmp_path, capsys):
