@@ -25,8 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. train.steps=200")
     t.add_argument("--out", required=True, type=Path, help="run folder (rerun to resume)")
     t.add_argument("--data", type=Path, default=None,
-                   help="training data: a folder of videos (video recipes) or an episodes "
-                        "folder (action recipes); same as the data.folder / data.path override")
+                   help="training data: a folder of videos (video recipes) or of sound files "
+                        "(audio recipes), or an episodes folder (action recipes); same as the "
+                        "data.folder / data.path override")
     t.add_argument("--overwrite", action="store_true", help="delete what --out holds first")
     t.add_argument("--json", action="store_true", help="print a JSON summary on the last line")
     t.add_argument("--quiet", action="store_true", help="no progress display")
@@ -142,7 +143,9 @@ def cmd_train(args) -> int:
 def _set_data(cfg, path: Path) -> None:
     """``--data PATH``: point the recipe's data at the user's files."""
     data = cfg.data
-    if hasattr(data, "folder"):
+    if getattr(data, "source", None) == "fsdd":   # the data set's folder, split kept
+        data.folder = str(path)
+    elif hasattr(data, "folder"):
         data.source, data.folder = "folder", str(path)
     elif hasattr(data, "path"):
         data.path = str(path)
@@ -161,14 +164,20 @@ def cmd_eval(args) -> int:
         from monde import cli_video
 
         return cli_video.run_eval(args, _emit)
+    if args.protocol in ("fsdd", "machine"):
+        from monde import cli_audio
+
+        return cli_audio.run_eval(args, _emit)
     from monde import cli_sensors
 
     return cli_sensors.run_eval(args, _emit)
 
 
 def cmd_surprise(args) -> int:
-    from monde import cli_video
+    from monde import cli_audio, cli_video
 
+    if args.input.suffix.lower() in (".wav", ".flac", ".ogg"):
+        return cli_audio.run_surprise(args, _emit)
     return cli_video.run_surprise(args, _emit)
 
 

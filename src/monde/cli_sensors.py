@@ -88,11 +88,14 @@ def _rul(args, emit) -> int:
 
 def add_eval_parser(sub) -> None:
     """Register ``monde eval``: train the protocol's recipe (or reuse it), evaluate."""
-    e = sub.add_parser("eval", help="frozen protocols: monde eval physics | actions | tep | cmapss "
-                       "| etth (trains unless --model is given, then scores model and baselines)")
-    e.add_argument("protocol", choices=["physics", "actions", "tep", "cmapss", "etth"])
+    e = sub.add_parser("eval", help="frozen protocols: monde eval physics | actions | fsdd | machine "
+                       "| tep | cmapss | etth (trains unless --model is given, then scores model "
+                       "and baselines)")
+    e.add_argument("protocol", choices=["physics", "actions", "fsdd", "machine", "tep", "cmapss",
+                                        "etth"])
     e.add_argument("--model", type=Path, default=None,
-                   help="physics/actions: evaluate this model folder instead of training one")
+                   help="physics/actions/fsdd/machine: evaluate this model folder instead of "
+                        "training one")
     e.add_argument("--baseline", type=Path, default=None,
                    help="physics: also score this model (e.g. the pixel-predicting twin)")
     e.add_argument("--pairs", type=int, default=None,

@@ -13,14 +13,16 @@ from monde.errors import ConfigError, DataError
 
 def add_surprise_parser(sub) -> None:
     """Register ``monde surprise INPUT --model DIR``."""
-    s = sub.add_parser("surprise", help="per-frame surprise of a video file: prints the peak, "
+    s = sub.add_parser("surprise", help="surprise over a video or sound file: prints the peak, "
                        "writes a PNG of the surprise curve")
-    s.add_argument("input", type=Path, help="a video file (mp4/webm/avi/mkv/mov/gif)")
-    s.add_argument("--model", required=True, type=Path, help="a video model folder")
+    s.add_argument("input", type=Path, help="a video (mp4/webm/avi/mkv/mov/gif) or sound "
+                   "(wav/flac/ogg) file")
+    s.add_argument("--model", required=True, type=Path, help="a video or audio model folder")
     s.add_argument("--context", type=int, default=None,
                    help="frames of context per window (default: half the model's window)")
     s.add_argument("--stride", type=int, default=None,
-                   help="frames between windows (default: one tubelet)")
+                   help="frames (video; default one tubelet) or samples (sound; default half a "
+                        "window) between windows")
     s.add_argument("--aggregate", choices=["max", "mean"], default="max",
                    help="how the windows forecasting a frame combine")
     s.add_argument("--tokens", choices=["mean", "max"], default="mean",

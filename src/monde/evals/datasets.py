@@ -14,7 +14,7 @@ from pathlib import Path
 
 from monde.errors import DataError
 
-DATASETS = ("tep", "cmapss", "etth")
+DATASETS = ("tep", "cmapss", "etth", "fsdd")
 
 
 def _candidates(name: str) -> list[Path]:
@@ -37,7 +37,7 @@ def _candidates(name: str) -> list[Path]:
 
 
 def find_data(name: str, explicit: str | Path | None = None) -> Path:
-    """The folder of data set ``name`` ("tep", "cmapss" or "etth").
+    """The folder of data set ``name`` (one of ``DATASETS``).
 
     ``explicit`` (a ``--data DIR`` option) must exist when given; otherwise the first existing
     folder among ``$MONDE_DATA/<name>`` and ``shared/data/<name>`` near the working directory or

@@ -10,16 +10,25 @@ from typing import Literal
 class EncoderConfig:
     """The context/target encoder: a tokenizer followed by a transformer."""
 
-    modality: Literal["video", "image", "series"] = "video"
-    """Which tokenizer to use: tubelets (video), patches (image) or per-channel patches (series)."""
+    modality: Literal["video", "image", "series", "audio"] = "video"
+    """Which tokenizer to use: tubelets (video), patches (image), per-channel patches (series)
+    or time–frequency patches of a log-mel spectrogram (audio)."""
     channels: int = 3
-    """Input channels (3 for RGB; the number of sensors for series)."""
+    """Input channels (3 for RGB; the number of sensors for series; 1 for audio: mono)."""
     frames: int = 16
     """Frames per clip the model is trained on (video); used to check inputs."""
     height: int = 64
-    """Input height in pixels (video/image); for series, the window length in steps."""
+    """Input height in pixels (video/image); for series, the window length in steps; for
+    audio, the number of mel bands."""
     width: int = 64
-    """Input width in pixels (video/image); unused for series."""
+    """Input width in pixels (video/image); unused for series; for audio, spectrogram frames
+    per window (a window is ``(width - 1) * hop`` samples)."""
+    sample_rate: int = 16000
+    """Audio: samples per second the model hears (files are resampled to it)."""
+    n_fft: int = 400
+    """Audio: FFT size (and window length) of the log-mel front end, in samples."""
+    hop: int = 160
+    """Audio: samples between spectrogram frames."""
     patch: int = 8
     """Spatial patch side in pixels (or time steps per patch for series)."""
     tubelet: int = 2
@@ -55,12 +64,15 @@ class PredictorConfig:
 class MaskConfig:
     """Which tokens the context sees and which the predictor must predict."""
 
-    kind: Literal["vjepa", "vjepa+causal", "tube", "causal", "multiblock", "time"] = "vjepa"
+    kind: Literal["vjepa", "vjepa+causal", "tube", "causal", "multiblock", "time",
+                  "audio"] = "vjepa"
     """``vjepa``: alternate short-range (8×15%) and long-range (2×70%) tube masks;
     ``vjepa+causal``: those two plus "see the first c time steps, predict the rest" for every
     c in ``[1, T-1]``, drawn uniformly per batch — what a model needs to score surprise;
     ``tube``: one tube multi-block setting; ``causal``: see the first frames, predict the rest;
-    ``multiblock``: I-JEPA 2-D blocks (images); ``time``: contiguous time spans (series)."""
+    ``multiblock``: I-JEPA 2-D blocks (images); ``time``: contiguous time spans (series);
+    ``audio``: on a (frequency, time) grid, one of time–frequency blocks, time spans,
+    frequency bands, or "hear the first half, predict the rest", drawn per batch."""
     n_blocks: int = 8
     """Blocks per mask (``tube``/``multiblock``/``time``)."""
     block_scale: float = 0.15

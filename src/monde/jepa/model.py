@@ -44,6 +44,12 @@ def build_masks(cfg: MaskConfig, grid: tuple[int, ...]):
                                   block_scale=(cfg.block_scale, cfg.block_scale))
     if cfg.kind == "causal":
         return M.CausalFuture(grid=grid, context_ratio=cfg.context_ratio)
+    if cfg.kind == "audio":
+        return M.MaskMixture([
+            M.MultiBlock2D(grid=grid, n_targets=4),
+            M.TimeBlocks(grid=grid, n_blocks=2, mask_ratio=0.5, time_axis=1),
+            M.TimeBlocks(grid=grid, n_blocks=1, mask_ratio=0.4, time_axis=0),   # frequency bands
+            M.CausalFuture(grid=grid, context_ratio=0.5, time_axis=1)])
     if cfg.kind == "multiblock":
         return M.MultiBlock2D(grid=grid, n_targets=cfg.n_blocks)
     if cfg.kind == "time":

@@ -7,10 +7,17 @@ from torch import nn
 
 from monde.jepa.config import EncoderConfig, PredictorConfig
 from monde.jepa.masks import gather_tokens
-from monde.nn import PatchTokenizer, SeriesTokenizer, Tokens, Transformer, TubeletTokenizer
+from monde.nn import (
+    PatchTokenizer,
+    SeriesTokenizer,
+    SpectrogramTokenizer,
+    Tokens,
+    Transformer,
+    TubeletTokenizer,
+)
 from monde.nn.posembed import sincos_embedding
 
-POS_AXES = {"video": 3, "image": 2, "series": 1}
+POS_AXES = {"video": 3, "image": 2, "series": 1, "audio": 2}
 
 
 def build_tokenizer(cfg: EncoderConfig) -> nn.Module:
@@ -21,6 +28,12 @@ def build_tokenizer(cfg: EncoderConfig) -> nn.Module:
         return PatchTokenizer(cfg.channels, cfg.dim, cfg.patch)
     if cfg.modality == "series":
         return SeriesTokenizer(cfg.channels, cfg.dim, cfg.patch)
+    if cfg.modality == "audio":
+        from monde.data.logmel import LogMel, MelConfig
+
+        mel = MelConfig(rate=cfg.sample_rate, n_fft=cfg.n_fft, hop=cfg.hop, n_mels=cfg.height)
+        mel.validate()
+        return SpectrogramTokenizer(LogMel(mel), cfg.dim, cfg.patch, cfg.width)
     raise ValueError(f"unknown modality {cfg.modality!r}")
 
 

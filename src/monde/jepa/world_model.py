@@ -45,6 +45,14 @@ class WorldModel:
                     f"this model was trained on clips of {enc.frames} frames, {enc.channels} "
                     f"channels, {enc.height}x{enc.width}; got {tuple(x.shape[1:])}. Resize or "
                     "cut the clips to match (monde.data.read_video(path, size=...)).")
+        if enc.modality == "audio":
+            if x.dim() == 1:
+                x = x.unsqueeze(0)
+            if x.dim() == 3 and x.shape[1] == 1:
+                x = x[:, 0]
+            if x.dim() != 2:
+                raise DataError(f"this model encodes mono sound [B, N] at {enc.sample_rate} Hz; "
+                                f"got shape {tuple(x.shape)}")
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
         return x.to(next(self.jepa.parameters()).device)
 
@@ -69,7 +77,10 @@ class WorldModel:
         Args:
             video: ``[T, C, H, W]`` frames (uint8 or float in [0, 1]) at the model's
                 resolution, or the path of a video file — decoded as a stream (any length
-                fits in memory) and resized to the model's resolution.
+                fits in memory) and resized to the model's resolution. For an audio model:
+                a mono sound ``[N]`` at its sample rate or a sound file (streamed, resampled),
+                scored per window (``stride``: samples between windows, default half a
+                window; returns :class:`~monde.jepa.audio_surprise.AudioSurprise`).
             context: frames each window is given (default: half the window).
             stride: frames between windows (default: one tubelet).
             aggregate: how the windows that forecast a frame combine: ``max`` or ``mean``.
@@ -82,6 +93,8 @@ class WorldModel:
         from monde.jepa import video_surprise as vs
 
         enc = self.config.encoder
+        if enc.modality == "audio":
+            return self._audio_surprise(video, stride, tokens, batch_size)
         if enc.modality != "video":
             raise ConfigError(f"this model encodes {enc.modality}, not video; surprise here "
                               "needs a video model (monde train video-physics-tiny)")
@@ -108,6 +121,32 @@ class WorldModel:
             windows = vs.video_windows(x, enc.frames, stride)
         return vs.score_windows(self.jepa, windows, context=context, stride=stride,
                                 aggregate=aggregate, tokens=tokens, batch_size=batch_size)
+
+    def _audio_surprise(self, sound, hop: int | None, tokens: str, batch_size: int):
+        """Per-window surprise of a sound ``[N]`` (at the model's rate) or a sound file."""
+        from monde.jepa import audio_surprise as aus
+
+        enc = self.config.encoder
+        n = aus.window_samples(enc)
+        hop = n // 2 if hop is None else hop
+        if hop < 1:
+            raise DataError(f"hop must be >= 1 sample, got {hop}")
+        if isinstance(sound, (str, Path)):
+            from monde.data.audio import iter_audio_windows
+
+            windows = ((t, w[0]) for t, w in iter_audio_windows(
+                sound, window=n / enc.sample_rate, hop=hop / enc.sample_rate,
+                rate=enc.sample_rate))
+        else:
+            x = torch.as_tensor(sound).float()
+            if x.dim() == 2 and x.shape[0] == 1:
+                x = x[0]
+            if x.dim() != 1:
+                raise DataError(f"surprise takes one mono sound [N] at {enc.sample_rate} Hz; got "
+                                f"shape {tuple(x.shape)}. Pass a file path to have it resampled.")
+            windows = aus.tensor_windows(x, n, hop, enc.sample_rate)
+        return aus.score_sound(self.jepa, windows, window=n / enc.sample_rate, tokens=tokens,
+                               batch_size=batch_size)
 
     def rollout(self, *args, **kwargs):
         """Not available: this model has no action-conditioned predictor."""

@@ -6,6 +6,7 @@ from monde.nn.tokenizers import (
     PatchTokenizer,
     PlantTokenizer,
     SeriesTokenizer,
+    SpectrogramTokenizer,
     TubeletTokenizer,
     VectorEmbedder,
 )
@@ -13,7 +14,8 @@ from monde.nn.tokens import Tokens, grid_positions
 from monde.nn.transformer import Attention, Block, Transformer, attention
 
 __all__ = [
-    "Attention", "Block", "ConvEncoder", "PatchTokenizer", "PlantTokenizer", "SeriesTokenizer", "Tokens",
+    "Attention", "Block", "ConvEncoder", "PatchTokenizer", "PlantTokenizer", "SeriesTokenizer", "SpectrogramTokenizer",
+    "Tokens",
     "Transformer", "TubeletTokenizer", "VectorEmbedder", "apply_rope", "attention", "grid_positions",
     "mlp", "rope_angles", "rope_frequencies",
 ]

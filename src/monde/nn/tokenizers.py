@@ -75,6 +75,44 @@ class TubeletTokenizer(nn.Module):
         return y.reshape(b, (t // k) * (h // p) * (w // p), k * c * p * p)
 
 
+class SpectrogramTokenizer(nn.Module):
+    """Sound ``[B, N]`` (or ``[B, 1, N]``) → time–frequency patches of its log-mel spectrogram.
+
+    ``frontend`` turns samples into a log spectrogram ``[B, M, F]`` (injected, so this block
+    stays free of signal-processing code). The spectrogram is cut or zero-padded to ``frames``
+    frames, standardised per clip (so loudness, which a microphone's gain sets, does not
+    dominate), and cut into ``patch × patch`` tokens on an ``(M/p, frames/p)`` grid: axis 0 is
+    frequency, axis 1 is time, each with its rotary position.
+    """
+
+    def __init__(self, frontend: nn.Module, dim: int, patch: int, frames: int):
+        super().__init__()
+        self.frontend, self.patch, self.frames = frontend, patch, frames
+        self.proj = nn.Conv2d(1, dim, kernel_size=patch, stride=patch)
+
+    def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardised log-mel ``[B, 1, M, frames]`` of sound ``[B, N]`` / ``[B, 1, N]``."""
+        if x.dim() == 3 and x.shape[1] == 1:
+            x = x[:, 0]
+        if x.dim() != 2:
+            raise ValueError(f"expected mono sound [B, N] or [B, 1, N], got {tuple(x.shape)}")
+        s = self.frontend(x)[:, :, :self.frames]
+        if s.shape[-1] < self.frames:
+            s = torch.nn.functional.pad(s, (0, self.frames - s.shape[-1]), value=float(s.min()))
+        mu = s.mean(dim=(1, 2), keepdim=True)
+        sd = s.std(dim=(1, 2), keepdim=True).clamp_min(1e-5)
+        return ((s - mu) / sd).unsqueeze(1)
+
+    def forward(self, x: torch.Tensor) -> Tokens:
+        s = self.spectrogram(x)
+        if s.shape[-2] % self.patch or self.frames % self.patch:
+            raise ValueError(f"{s.shape[-2]} mel bands x {self.frames} frames are not divisible "
+                             f"into {self.patch}x{self.patch} patches")
+        y = self.proj(s.to(self.proj.weight.dtype))  # [B, D, M/p, F/p]
+        grid = tuple(y.shape[2:])
+        return Tokens(y.flatten(2).transpose(1, 2), grid_positions(grid, x.device), grid)
+
+
 class SeriesTokenizer(nn.Module):
     """Multichannel series ``[B, C, L]`` → per-channel patches of ``patch`` steps.
 

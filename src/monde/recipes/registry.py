@@ -15,6 +15,7 @@ from monde import __version__
 from monde.config import to_dict
 from monde.errors import ConfigError
 from monde.recipes import action_worlds as tr
+from monde.recipes import audio as au
 from monde.recipes import sensors as sn
 from monde.recipes import video_physics as vp
 from monde.recipes.video_data import BallsSource, FolderSource, ManipulationSource
@@ -54,6 +55,13 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("intphys", "intuitive-physics video JEPA sized for a GPU", vp.intphys),
     Recipe("actions-tiny", "video JEPA of an agent acting on objects, CPU (monde eval actions)",
            vp.actions_tiny),
+    Recipe("audio-tiny", "audio JEPA of the built-in machine sounds (normal only), CPU minutes "
+           "(monde eval machine)", au.audio_tiny),
+    Recipe("audio", "audio JEPA on your own sound files: monde train audio --data DIR",
+           au.audio_user),
+    Recipe("audio-base", "audio JEPA sized for a GPU (ViT-S width, 12 blocks)", au.audio_base),
+    Recipe("fsdd", "audio JEPA of the spoken-digit training recordings (monde eval fsdd)",
+           au.fsdd),
     Recipe("two-rooms", "action-conditioned world model of Two-Rooms for planning (CPU minutes)",
            tr.two_rooms),
     Recipe("two-rooms-no-door", "two-rooms trained on episodes that never cross the door",
@@ -153,6 +161,8 @@ def run_recipe(cfg: vp.VideoRunConfig, out: Path, *, quiet: bool = False,
         return tr.run(cfg, out, quiet=quiet, overwrite=overwrite)
     if isinstance(cfg, sn.SensorRunConfig):
         return sn.run(cfg, out, quiet=quiet, overwrite=overwrite)
+    if isinstance(cfg, au.AudioRunConfig):
+        return au.run(cfg, out, quiet=quiet, overwrite=overwrite)
     from monde.jepa.model import JEPA
     from monde.train.trainer import train
 

@@ -1,0 +1,95 @@
+"""Command line for audio world models: ``monde surprise SOUND`` and ``monde eval fsdd|machine``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from monde.errors import ConfigError, DataError
+
+
+def run_surprise(args, emit) -> int:
+    """``monde surprise FILE.wav --model DIR``: surprise per window, peak, PNG."""
+    import monde
+    from monde.data.audio import audio_info
+    from monde.viz import plot_surprise
+
+    model = monde.load(args.model)
+    enc = getattr(getattr(model, "config", None), "encoder", None)
+    if enc is None or enc.modality != "audio":
+        what = enc.modality if enc is not None else "sensors"
+        raise ConfigError(f"{args.model} is a {what} model; a sound file needs an audio model "
+                          "(monde train audio-tiny, or monde train audio --data DIR)")
+    if not args.input.is_file():
+        raise DataError(f"{args.input}: no such file")
+    info = audio_info(args.input)
+    notes = [f"resampled from {info.rate} Hz to the model's {enc.sample_rate} Hz"] \
+        if info.rate != enc.sample_rate else []
+    t0 = time.perf_counter()
+    r = model.surprise(str(args.input), stride=args.stride, tokens=args.tokens)
+    seconds = time.perf_counter() - t0
+    at, peak = r.peak
+    plot = args.plot or Path(f"{args.input.stem}_surprise.png")
+    plot_surprise(r.scores, float(np.median(r.scores)), plot, time=r.times + r.window / 2,
+                  title=f"{args.input.name}: surprise per {r.window:.2f} s window under "
+                        f"{args.model} (dashed: median)")
+    if args.csv:
+        args.csv.write_text("start_seconds,surprise\n" + "".join(
+            f"{t:.4f},{v:.6g}\n" for t, v in zip(r.times, r.scores)))
+    human = (f"peak surprise {peak:.4f} in the window starting at {at:.2f} s of "
+             f"{info.seconds:.2f} s; {len(r.scores)} windows of {r.window:.2f} s scored in "
+             f"{seconds:.1f} s" + "".join(f"; {n}" for n in notes) + f"\nplot: {plot}"
+             + (f"\nscores: {args.csv}" if args.csv else ""))
+    emit(args, human, {"input": str(args.input), "peak": peak, "peak_seconds": at,
+                       "windows": len(r.scores), "window_seconds": r.window,
+                       "seconds": round(seconds, 3), "plot": str(plot), "notes": notes})
+    return 0
+
+
+def run_eval(args, emit) -> int:
+    """``monde eval fsdd | machine``: train the recipe unless ``--model`` is given, evaluate."""
+    import monde
+    from monde.cli_video import _train
+
+    name = args.protocol
+    recipe = "fsdd" if name == "fsdd" else "audio-tiny"
+    overrides = list(args.overrides)
+    if name == "fsdd" and args.data is not None:
+        overrides.append(f"data.folder={args.data}")
+    model_dir = args.model or _train(recipe, overrides, args.out or Path(f"runs/eval-{name}"),
+                                     args)
+    model = monde.load(model_dir)
+    if name == "fsdd":
+        from monde.evals.datasets import find_data
+        from monde.evals.fsdd import fsdd_eval, load_fsdd
+
+        data = load_fsdd(find_data("fsdd", args.data), model.config.encoder.sample_rate)
+        r = fsdd_eval(model, data)
+        lines = [f"FSDD ({r['protocol']['name']} v{r['protocol']['version']}, test = recordings "
+                 f"0-4, {r['test_clips']} clips): accuracy with 100% / 10% of the labels"]
+        for task in ("digit", "speaker"):
+            m, b, base = r["model"][task], r["random"][task], r["logmel_stats"][task]
+            lines.append(
+                f"  {task:<8} monde linear {m['1.0']['linear']:.3f} / {m['0.1']['linear']:.3f}"
+                f"  attentive {m['1.0']['attentive']:.3f} / {m['0.1']['attentive']:.3f}"
+                f"   random encoder linear {b['1.0']['linear']:.3f} / {b['0.1']['linear']:.3f}"
+                f"  attentive {b['1.0']['attentive']:.3f} / {b['0.1']['attentive']:.3f}"
+                f"   log-mel stats {base['1.0']['linear']:.3f} / {base['0.1']['linear']:.3f}")
+    else:
+        from monde.evals.machine import machine_eval
+
+        r = machine_eval(model)
+        lines = [f"machine sounds ({r['protocol']['name']} v{r['protocol']['version']}): AUROC "
+                 "normal vs fault — surprise (forecast error) / latent novelty / log-mel stats"]
+        for f, v in r["faults"].items():
+            lines.append(f"  {f:<10} {v['surprise']:.3f} / {v['novelty']:.3f} / "
+                         f"{v['logmel_stats']:.3f}")
+        m = r["mean"]
+        lines.append(f"  {'mean':<10} {m['surprise']:.3f} / {m['novelty']:.3f} / "
+                     f"{m['logmel_stats']:.3f}")
+    (Path(model_dir) / f"{name}.json").write_text(json.dumps(r, indent=2, default=str))
+    emit(args, "\n".join(lines) + f"\n  full results in {model_dir}/{name}.json", r)
+    return 0

@@ -1,0 +1,91 @@
+"""Surprise of a sound under an audio JEPA: how badly the second half of each window is foreseen.
+
+Windows of the model's length slide over the sound. In each, the context encoder hears the
+first half of the spectrogram's time patches; the predictor forecasts the latents of the rest,
+and the error against the target encoder's latents of the real sound is the window's surprise
+(the same recipe as for video). A sound longer than memory streams window by window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from monde.errors import DataError
+from monde.jepa.masks import CausalFuture, gather_tokens
+
+
+@dataclass
+class AudioSurprise:
+    """Surprise per window of one sound.
+
+    Attributes:
+        times: float ``[W]`` start of every window, seconds.
+        scores: float32 ``[W]`` mean forecast error of each window.
+        window: window length, seconds.
+    """
+
+    times: np.ndarray
+    scores: np.ndarray
+    window: float
+
+    @property
+    def peak(self) -> tuple[float, float]:
+        """``(seconds, score)`` of the most surprising window."""
+        i = int(np.argmax(self.scores))
+        return float(self.times[i]), float(self.scores[i])
+
+
+def window_samples(enc) -> int:
+    """Samples in one model window: the spectrogram has ``1 + n // hop`` frames."""
+    return (enc.width - 1) * enc.hop
+
+
+@torch.no_grad()
+def window_errors(jepa, sound: torch.Tensor, tokens: Literal["mean", "max"] = "mean",
+                  context_ratio: float = 0.5) -> torch.Tensor:
+    """Forecast error of each window ``sound [B, N]`` (float, at the model's rate) → ``[B]``."""
+    tok = jepa.encoder.tokenize(sound)
+    mp = CausalFuture(grid=tok.grid, context_ratio=context_ratio, time_axis=1)(sound.shape[0])
+    ctx, tgt = mp.context_idx.to(sound.device), mp.target_idx.to(sound.device)
+    target = gather_tokens(jepa.targets(sound, tok), tgt)
+    z = jepa.encoder(tok, keep_idx=ctx)
+    err = (jepa.predictor(z, ctx, tgt, tok.positions).float() - target).abs().mean(-1)
+    return err.amax(1) if tokens == "max" else err.mean(1)
+
+
+def score_sound(jepa, windows: Iterable[tuple[float, torch.Tensor]], *, window: float,
+                tokens: Literal["mean", "max"] = "mean", batch_size: int = 32) -> AudioSurprise:
+    """Surprise of ``(start_seconds, samples [N] or [1, N])`` windows, ``batch_size`` at a time."""
+    device = next(jepa.parameters()).device
+    times: list[float] = []
+    scores: list[np.ndarray] = []
+    batch: list[torch.Tensor] = []
+
+    def flush() -> None:
+        x = torch.stack(batch).to(device).float()
+        scores.append(window_errors(jepa, x, tokens).cpu().numpy())
+        batch.clear()
+
+    for start, w in windows:
+        times.append(float(start))
+        batch.append(torch.as_tensor(w).reshape(-1))
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    return AudioSurprise(np.asarray(times), np.concatenate(scores).astype(np.float32), window)
+
+
+def tensor_windows(sound: torch.Tensor, n: int, hop: int, rate: int):
+    """``(start_seconds, sound[s:s+n])`` every ``hop`` samples of ``sound [N]``."""
+    if sound.shape[-1] < n:
+        raise DataError(f"the sound has {sound.shape[-1]} samples ({sound.shape[-1] / rate:.2f} s) "
+                        f"but this model hears windows of {n} samples ({n / rate:.2f} s); give "
+                        "a longer sound")
+    for s in range(0, sound.shape[-1] - n + 1, hop):
+        yield s / rate, sound[..., s:s + n]

@@ -1,0 +1,188 @@
+"""Audio world models: built-in machine sounds, the spoken-digit set, or a folder of sound files."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from monde.config import to_dict
+from monde.errors import ConfigError, DataError
+from monde.jepa.config import EncoderConfig, MaskConfig, ModelConfig, PredictorConfig
+from monde.train.config import TrainConfig
+from monde.worlds.machine_sounds import MachineConfig, MachineSounds
+
+
+@dataclass
+class AudioDataConfig:
+    """Where training sounds come from."""
+
+    source: Literal["machine", "fsdd", "folder"] = "machine"
+    """``machine``: normal sounds of the built-in machine world, generated on the fly;
+    ``fsdd``: the training split (recordings 5–49) of the spoken-digit set; ``folder``: every
+    WAV/FLAC/OGG file under ``folder``."""
+    machine: MachineConfig = field(default_factory=MachineConfig)
+    """The machine-sound world (``source=machine``)."""
+    folder: str = ""
+    """``folder``: a folder of sound files; ``fsdd``: the data folder (empty: search
+    ``$MONDE_DATA/fsdd`` and ``../shared/data/fsdd``)."""
+
+
+@dataclass
+class AudioRunConfig:
+    """A whole audio-pretraining run."""
+
+    recipe: str = "audio-tiny"
+    data: AudioDataConfig = field(default_factory=AudioDataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _window(enc: EncoderConfig) -> int:
+    return (enc.width - 1) * enc.hop
+
+
+class MachineSource:
+    """Normal machine sounds, one window per clip, a function of (seed, step, rank)."""
+
+    def __init__(self, cfg: MachineConfig, samples: int, seed: int = 0):
+        self.world, self.n, self.seed = MachineSounds(cfg), samples, seed
+        if round(cfg.seconds * cfg.rate) < samples:
+            raise ConfigError(f"data.machine.seconds ({cfg.seconds}) is shorter than the "
+                              f"model's window ({samples / cfg.rate:.3f} s)")
+
+    def batch(self, step: int, batch_size: int, rank: int = 0) -> torch.Tensor:
+        """``[B, N]`` float32 sound."""
+        audio = self.world.batch(step, batch_size, seed=self.seed, rank=rank).audio
+        off = np.random.default_rng([self.seed, step, rank, 1]).integers(
+            0, audio.shape[1] - self.n + 1, size=batch_size)
+        return torch.from_numpy(np.stack([a[o:o + self.n] for a, o in zip(audio, off)]))
+
+
+class ClipsSource:
+    """Random windows of a fixed set of sounds held in memory (short clips are zero-padded)."""
+
+    def __init__(self, sounds: list[torch.Tensor], samples: int, seed: int = 0):
+        if not sounds:
+            raise DataError("no sounds to train on")
+        self.sounds, self.n, self.seed = sounds, samples, seed
+
+    def batch(self, step: int, batch_size: int, rank: int = 0) -> torch.Tensor:
+        rng = np.random.default_rng([self.seed, step, rank])
+        out = torch.zeros(batch_size, self.n)
+        for i, j in enumerate(rng.integers(0, len(self.sounds), size=batch_size)):
+            s = self.sounds[j]
+            if len(s) > self.n:
+                o = int(rng.integers(0, len(s) - self.n + 1))
+                out[i] = s[o:o + self.n]
+            else:  # place a short clip at a random offset in silence
+                o = int(rng.integers(0, self.n - len(s) + 1))
+                out[i, o:o + len(s)] = s
+        return out
+
+
+def folder_sounds(folder: Path, rate: int) -> list[torch.Tensor]:
+    """Every sound file under ``folder``, mono at ``rate``."""
+    from monde.data.audio import AUDIO_EXTENSIONS, read_audio
+
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder; check the path")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+    if not files:
+        raise DataError(f"{folder}: no sound files ({', '.join(AUDIO_EXTENSIONS)}) here or below")
+    return [read_audio(p, rate=rate)[0][0] for p in files]
+
+
+def source_for(cfg: AudioRunConfig):
+    """The training source of a run."""
+    enc = cfg.model.encoder
+    n = _window(enc)
+    if cfg.data.source == "machine":
+        if cfg.data.machine.rate != enc.sample_rate:
+            raise ConfigError(f"data.machine.rate ({cfg.data.machine.rate}) must equal "
+                              f"model.encoder.sample_rate ({enc.sample_rate})")
+        return MachineSource(cfg.data.machine, n, seed=cfg.train.seed)
+    if cfg.data.source == "fsdd":
+        from monde.evals.datasets import find_data
+        from monde.evals.fsdd import load_fsdd
+
+        root = find_data("fsdd", Path(cfg.data.folder) if cfg.data.folder else None)
+        return ClipsSource(load_fsdd(root, enc.sample_rate).train_sounds, n, seed=cfg.train.seed)
+    if not cfg.data.folder:
+        raise ConfigError("data.source=folder needs a folder: monde train audio --data DIR")
+    return ClipsSource(folder_sounds(Path(cfg.data.folder).expanduser(), enc.sample_rate), n,
+                       seed=cfg.train.seed)
+
+
+def _model(rate: int, n_fft: int, hop: int, dim: int = 128, depth: int = 4) -> ModelConfig:
+    return ModelConfig(
+        encoder=EncoderConfig(modality="audio", channels=1, height=64, width=96, patch=8,
+                              dim=dim, depth=depth, heads=4, sample_rate=rate, n_fft=n_fft,
+                              hop=hop),
+        predictor=PredictorConfig(dim=96, depth=3, heads=4),
+        mask=MaskConfig(kind="audio"))
+
+
+def audio_tiny() -> AudioRunConfig:
+    """CPU-sized: normal machine sounds at 16 kHz, 0.95 s windows (64 mels × 96 frames, 96 tokens)."""
+    return AudioRunConfig(
+        recipe="audio-tiny", data=AudioDataConfig(source="machine"),
+        model=_model(16000, 1024, 160),
+        train=TrainConfig(steps=1500, batch_size=32, lr=1e-3, warmup_steps=100,
+                          precision="fp32", checkpoint_every=250, log_every=25, diag_every=100))
+
+
+def audio_user() -> AudioRunConfig:
+    """Your own sounds: ``monde train audio --data FOLDER`` (16 kHz, 0.95 s windows)."""
+    cfg = audio_tiny()
+    cfg.recipe, cfg.data = "audio", AudioDataConfig(source="folder")
+    return cfg
+
+
+def audio_base() -> AudioRunConfig:
+    """GPU-sized: a ViT-S-like encoder (384 wide, 12 blocks) on machine sounds, 20k steps."""
+    cfg = audio_tiny()
+    cfg.recipe = "audio-base"
+    cfg.model = _model(16000, 1024, 160, dim=384, depth=12)
+    cfg.model.predictor = PredictorConfig(dim=192, depth=6, heads=6)
+    cfg.train = TrainConfig(steps=20000, batch_size=128, lr=5e-4, warmup_steps=1000,
+                            checkpoint_every=500, log_every=50, diag_every=250)
+    return cfg
+
+
+def fsdd() -> AudioRunConfig:
+    """The spoken-digit set's training recordings at 8 kHz, 0.95 s windows (monde eval fsdd)."""
+    cfg = audio_tiny()
+    cfg.recipe, cfg.data = "fsdd", AudioDataConfig(source="fsdd")
+    cfg.model = _model(8000, 256, 80)
+    return cfg
+
+
+def run(cfg: AudioRunConfig, out: Path, *, quiet: bool = False, overwrite: bool = False) -> dict:
+    """Train ``cfg`` into ``out`` (resuming if it holds the same run) and export the model."""
+    from monde.jepa.model import JEPA
+    from monde.recipes.registry import exporter, prepare_run_dir, run_summary
+    from monde.train.trainer import train
+
+    enc = cfg.model.encoder
+    if enc.modality != "audio" or enc.channels != 1:
+        raise ConfigError("audio recipes need model.encoder.modality=audio with channels=1")
+    if enc.height % enc.patch or enc.width % enc.patch:
+        raise ConfigError("model.encoder.height (mel bands) and width (frames) must be "
+                          "multiples of patch")
+    data = source_for(cfg)
+    config = to_dict(cfg)
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    resumed = prepare_run_dir(out, config, overwrite) if is_main else True
+    torch.manual_seed(cfg.train.seed)
+    model = JEPA(cfg.model, seed=cfg.train.seed)
+    meta = {"recipe": cfg.recipe, "modality": "audio", "sample_rate": enc.sample_rate}
+    export = exporter(out, config["model"], meta, data={"source": cfg.data.source},
+                      params=sum(p.numel() for p in model.encoder.parameters()))
+    result = train(model, data, cfg.train, out, config=config, meta=meta, quiet=quiet,
+                   export=export)
+    return run_summary(cfg.recipe, result, out, resumed)
