@@ -60,13 +60,24 @@ def _model_facts(model: dict) -> dict:
         }
     enc, pred = model.get("encoder", {}), model.get("predictor", {})
     obj, mask = model.get("objective", {}), model.get("mask", {})
+    modality = enc.get("modality")
+    if modality == "video":
+        shape = f"{enc.get('frames')} frames x {enc.get('channels')} x {enc.get('height')}x{enc.get('width')}"
+    elif modality == "audio":
+        rate, hop = enc.get("sample_rate"), enc.get("hop")
+        shape = (f"mono sound at {rate} Hz, windows of {(enc.get('width') - 1) * hop / rate:.2f} s"
+                 f" -> {enc.get('height')} mel bands x {enc.get('width')} frames "
+                 f"(n_fft {enc.get('n_fft')}, hop {hop})")
+    else:
+        shape = f"{enc.get('channels')} x {enc.get('height')}"
     return {
-        "modality": enc.get("modality"),
-        "input": f"{enc.get('frames')} frames x {enc.get('channels')} x {enc.get('height')}x{enc.get('width')}"
-        if enc.get("modality") == "video" else f"{enc.get('channels')} x {enc.get('height')}",
+        "modality": modality,
+        "input": shape,
         "encoder": f"dim {enc.get('dim')}, depth {enc.get('depth')}, heads {enc.get('heads')}, "
                    f"patch {enc.get('patch')}, tubelet {enc.get('tubelet')}",
         "predictor": f"dim {pred.get('dim')}, depth {pred.get('depth')}",
-        "objective": f"{obj.get('loss')} loss, {obj.get('anti_collapse')} anti-collapse, "
-                     f"{mask.get('kind')} masks",
+        "objective": (f"{obj.get('loss')} loss, {obj.get('anti_collapse')} anti-collapse, "
+                      f"{mask.get('kind')} masks" if obj.get("target", "latent") == "latent" else
+                      f"pixel prediction ({obj.get('loss')} loss; the generative baseline), "
+                      f"{mask.get('kind')} masks"),
     }
