@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from monde.errors import ConfigError
+from monde.worlds.seeding import as_rng as _rng
 
 # Saturated colours, far from the black background, the grey occluders and one another.
 PALETTE = np.array(
@@ -110,9 +111,6 @@ class BallsClips:
     occluders: np.ndarray
     """float32 ``[B, O, 4]``: ``(x0, y0, x1, y1)`` of each occluder in frame units."""
 
-
-def _rng(rng: np.random.Generator | int) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 class BouncingBalls:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from monde.errors import ConfigError
+from monde.worlds.seeding import as_rng as _rng
 
 FAULTS = ("bearing", "imbalance", "rubbing", "looseness")
 _TABLE = 8192  # wavetable samples over two revolutions (two, so that half orders fit)
@@ -135,9 +136,6 @@ class MachineClips:
     defect order, 1 for rubbing or 0.5 on every other revolution, 1 imbalance, 0.5 looseness;
     0 for normal clips)."""
 
-
-def _rng(rng: np.random.Generator | int) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 def _rms(x: np.ndarray) -> np.ndarray:

@@ -43,6 +43,7 @@ from monde.worlds.manipulation_scene import (
     push_options,
     render,
 )
+from monde.worlds.seeding import as_rng as _rng
 
 ACTIONS: tuple[str, ...] = (
     "idle", "reach", "grasp", "lift", "carry", "place", "release", "retreat", "push", "open", "close",
@@ -170,9 +171,6 @@ class ManipulationEpisodes:
     lid: np.ndarray
     """float32 ``[B, T]``: lid angle in radians (0 closed, :data:`OPEN_ANGLE` open)."""
 
-
-def _rng(rng: np.random.Generator | int) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 class ManipulationWorld:
