@@ -34,6 +34,8 @@ def test_report_on_known_scores():
     assert g["thresholded"] == pytest.approx((1 + 0.9) / 2, abs=0.01)
     assert s["pairwise"] == 0.0 and r["worst"]["principle"] == "solidity"
     assert r["mean"]["pairwise"] == 0.5
+    tied = report({"gravity": (possible, possible.copy())}, protocol)["principles"]["gravity"]
+    assert tied["pairwise"] == 0.5 and tied["ties"] == 100
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,9 @@ Frozen protocol over :mod:`monde.worlds.intphys` pairs (possible / impossible, i
 until the violation). A clip's surprise is the highest per-frame surprise
 (:meth:`WorldModel.surprise`). Per principle the report gives
 
-* ``pairwise``: fraction of pairs where the impossible clip is the more surprising one;
+* ``pairwise``: fraction of pairs where the impossible clip is the more surprising one (a tie
+  — e.g. both peaks on a frame before the violation, where the twins are identical — counts
+  half: the model could not tell them apart);
 * ``auroc``: impossible vs possible clips, ignoring the pairing;
 * ``thresholded``: balanced accuracy of the alarm "surprise above the 90th percentile of
   surprise on all possible clips" (one threshold for every principle, as a deployed
@@ -28,7 +30,8 @@ class PhysicsProtocol:
     """Matched pairs per principle, their seeds, and how a clip's surprise is computed."""
 
     name: str = "intphys-balls"
-    version: int = 1
+    version: int = 2
+    """v2: a tied pair counts half in ``pairwise`` (v1 counted it as a miss)."""
     pairs: int = 100
     """Pairs per principle."""
     seed: int = 20261129
@@ -91,7 +94,8 @@ def report(scores: dict[str, tuple], protocol: PhysicsProtocol) -> dict:
     out = {}
     for p, (pos_s, imp_s) in scores.items():
         out[p] = {
-            "pairwise": round(float(np.mean(imp_s > pos_s)), 4),
+            "pairwise": round(float(np.mean((imp_s > pos_s) + 0.5 * (imp_s == pos_s))), 4),
+            "ties": int(np.sum(imp_s == pos_s)),
             "auroc": round(auroc(imp_s, pos_s), 4),
             "thresholded": round(float((np.mean(imp_s > thr) + np.mean(pos_s <= thr)) / 2), 4),
             "pairs": len(pos_s),
