@@ -6,8 +6,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from monde.errors import ConfigError, DataError
 
 
@@ -33,9 +31,9 @@ def run_surprise(args, emit) -> int:
     seconds = time.perf_counter() - t0
     at, peak = r.peak
     plot = args.plot or Path(f"{args.input.stem}_surprise.png")
-    plot_surprise(r.scores, float(np.median(r.scores)), plot, time=r.times + r.window / 2,
-                  title=f"{args.input.name}: surprise per {r.window:.2f} s window under "
-                        f"{args.model} (dashed: median)")
+    plot_surprise(r.scores, None, plot, time=r.times + r.window / 2,
+                  title=f"{args.input.name}: surprise per {r.window:.2f} s window (at its "
+                        f"centre) under {args.model}")
     if args.csv:
         args.csv.write_text("start_seconds,surprise\n" + "".join(
             f"{t:.4f},{v:.6g}\n" for t, v in zip(r.times, r.scores)))

@@ -80,14 +80,14 @@ def episode_gif(world, episode, goal, path: Path | str, scale: int = 4, fps: int
     return path
 
 
-def plot_surprise(scores: np.ndarray, threshold: float, path: Path | str, *,
+def plot_surprise(scores: np.ndarray, threshold: float | None, path: Path | str, *,
                   time: np.ndarray | None = None, title: str = "surprise",
                   marks: dict[str, float] | None = None) -> Path:
     """Surprise over time (log scale), the alarm threshold, and alarms marked in red.
 
     Args:
         scores: ``[T]`` per-step surprise (NaN where not scored).
-        threshold: alarm threshold drawn as a dashed line.
+        threshold: alarm threshold drawn as a dashed line (None: no threshold, no alarms).
         time: ``[T]`` x-axis values (default: row numbers).
         marks: vertical lines to label, e.g. ``{"fault starts": 160}`` (x-axis units).
     """
@@ -95,8 +95,9 @@ def plot_surprise(scores: np.ndarray, threshold: float, path: Path | str, *,
     x = np.arange(len(scores)) if time is None else np.asarray(time)
     fig, ax = plt.subplots(figsize=(10, 3.2))
     ax.plot(x, scores, lw=0.8, color="tab:blue", label="surprise")
-    ax.axhline(threshold, ls="--", color="k", lw=0.8, label=f"threshold {threshold:.2f}")
-    alarm = np.nan_to_num(scores, nan=-np.inf) > threshold
+    if threshold is not None:
+        ax.axhline(threshold, ls="--", color="k", lw=0.8, label=f"threshold {threshold:.2f}")
+    alarm = np.nan_to_num(scores, nan=-np.inf) > (np.inf if threshold is None else threshold)
     if alarm.any():
         ax.scatter(x[alarm], scores[alarm], s=6, color="tab:red", zorder=3,
                    label=f"alarms ({int(alarm.sum())})")
