@@ -31,6 +31,7 @@ from monde.evals.attentive_probe import (
 )
 from monde.evals.protocol import protocol_record
 from monde.jepa.masks import CausalFuture
+from monde.nn import grid_positions
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,6 @@ def _pool(z: torch.Tensor, grid: tuple[int, int, int], pool: int) -> torch.Tenso
     x = F.avg_pool2d(x, pool)
     return x.permute(0, 2, 3, 1).reshape(b, -1, d)
 
-
-def _positions(t: int, h: int, w: int) -> torch.Tensor:
-    tt, hh, ww = torch.meshgrid(torch.arange(t), torch.arange(h), torch.arange(w), indexing="ij")
-    return torch.stack([tt, hh, ww], -1).reshape(-1, 3).float()
 
 
 @torch.no_grad()
@@ -134,7 +131,7 @@ def actions_eval(model, protocol: ActionsProtocol | None = None, random_model=No
         random_model = JEPA(model.config).eval()
     grid = (enc.frames // enc.tubelet, enc.height // enc.patch // protocol.pool,
             enc.width // enc.patch // protocol.pool)
-    pos = _positions(*grid)
+    pos = grid_positions(grid)
     k = len(ACTIONS)
     result = {"protocol": protocol_record(protocol), "classes": list(ACTIONS),
               "clips": {"recognition": [len(rec[0][1]), len(rec[1][1])],

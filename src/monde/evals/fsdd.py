@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from monde.errors import DataError
 from monde.evals.attentive_probe import ProbeConfig, fit_attentive_probe, predict_scores
 from monde.evals.protocol import protocol_record
+from monde.nn import grid_positions
 
 
 @dataclass
@@ -143,10 +144,6 @@ def stratified(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.n
     return np.sort(np.concatenate(idx))
 
 
-def _positions(grid: tuple[int, int]) -> torch.Tensor:
-    f, t = torch.meshgrid(torch.arange(grid[0]), torch.arange(grid[1]), indexing="ij")
-    return torch.stack([f, t], -1).reshape(-1, 2).float()
-
 
 def probe_features(tokens_tr, tokens_te, ytr, yte, classes, pos, protocol) -> dict:
     """Linear (pooled) and attentive probes for every label fraction."""
@@ -183,7 +180,7 @@ def fsdd_eval(model, data: FSDDData, protocol: FSDDProtocol | None = None) -> di
     for name, jepa in (("model", model.jepa), ("random", random_jepa)):
         tr, te = token_features(jepa, data.train_sounds), token_features(jepa, data.test_sounds)
         grid = (enc_cfg.height // enc_cfg.patch, enc_cfg.width // enc_cfg.patch)
-        result[name] = {task: probe_features(tr, te, ytr, yte, k, _positions(grid), protocol)
+        result[name] = {task: probe_features(tr, te, ytr, yte, k, grid_positions(grid), protocol)
                         for task, (ytr, yte, k) in tasks.items()}
     logmel = model.jepa.encoder.tokenizer.frontend
     ftr, fte = logmel_stats(data.train_sounds, logmel), logmel_stats(data.test_sounds, logmel)

@@ -104,12 +104,12 @@ class WorldModel:
         if isinstance(video, (str, Path)):
             from monde.data.video import iter_clips, video_info
 
-            info = video_info(video)
-            context, stride = vs.check_settings(enc, None, context, stride)
+            info = video_info(video)  # header only; a length that is only estimated is
+            # not trusted here (iter_clips still refuses a file too short for one window)
+            context, stride = vs.check_settings(enc, info.frames if info.exact else None,
+                                                context, stride)
             windows = iter_clips(video, clip_len=enc.frames, stride=stride,
                                  size=(enc.height, enc.width))
-            if info.exact and info.frames < enc.frames:
-                vs.check_settings(enc, info.frames, context, stride)
         else:
             x = torch.as_tensor(video)
             want = (enc.channels, enc.height, enc.width)
