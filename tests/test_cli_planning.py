@@ -84,7 +84,7 @@ def test_plan_one_start_and_goal(micro_action_model, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--world", "pusht"], "unknown world 'pusht'"),
+    (["--world", "mars"], "unknown world 'mars'"),
     (["--start", "10,10"], "--start and --goal go together"),
     (["--start", "10", "--goal", "50,50"], "--start takes X,Y"),
     (["--start", "32,10", "--goal", "50,50"], "inside a wall or outside the arena"),

@@ -212,7 +212,7 @@ def test_writer_refuses_an_existing_dataset_and_bad_chunks(dataset_dir, tmp_path
 
 
 @pytest.mark.parametrize("cfg, message", [
-    (CollectConfig(world="pusht"), "unknown world 'pusht'"),
+    (CollectConfig(world="mars"), "unknown world 'mars'"),
     (CollectConfig(policy="oracle"), "unknown policy 'oracle'"),
     (CollectConfig(episodes=0), "positive"),
 ])

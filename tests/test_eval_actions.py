@@ -48,6 +48,22 @@ def test_attentive_probe_finds_the_one_informative_token():
     assert acc > 0.8  # chance 0.25; a probe that averages the tokens is far below
 
 
+def test_attentive_probe_regresses_a_value_written_in_one_token():
+    """classes=0 makes a regression head: the target is a number written in token 9."""
+    g = torch.Generator().manual_seed(1)
+    n, tokens, dim = 1200, 12, 16
+    x = torch.randn(n, tokens, dim, generator=g)
+    y = torch.randn(n, 2, generator=g)
+    x[:, 9, :2] = 3 * y
+    pos = torch.arange(tokens, dtype=torch.float32)[:, None]
+    probe = fit_attentive_probe(x[:1000], y[:1000].numpy(), pos, 0,
+                                ProbeConfig(epochs=20, heads=2, depth=1))
+    y_hat = predict_scores(probe, x[1000:], pos)
+    assert y_hat.shape == (200, 2)
+    resid = ((y_hat - y[1000:].numpy()) ** 2).sum() / ((y[1000:].numpy()) ** 2).sum()
+    assert resid < 0.2  # R² > 0.8; predicting the mean gives R² ≈ 0
+
+
 @pytest.fixture(scope="module")
 def tiny_actions(tmp_path_factory):
     out = tmp_path_factory.mktemp("actions") / "m"

@@ -67,3 +67,15 @@ def test_hidden_r2_only_scores_hidden_balls():
     assert abs(hidden_r2(y, wrong_elsewhere, hidden) - 1.0) < 1e-9
     assert hidden_r2(y, y + 0.5, hidden) < 0
     assert np.isnan(hidden_r2(y, y, np.zeros_like(hidden)))
+
+
+def test_attentive_probe_reads_positions_from_all_tokens():
+    from monde.evals.attentive_probe import ProbeConfig
+
+    torch.manual_seed(0)
+    enc = Encoder(EncoderConfig(frames=4, height=16, width=16, patch=4, tubelet=2, dim=32,
+                                depth=1, heads=2)).eval()
+    balls = BallsConfig(frames=4, size=16, n_balls=1, radius=(0.15, 0.2))
+    proto = dataclasses.replace(BallsProbeProtocol(), train_clips=256, test_clips=128, pool=4)
+    r = probe_encoder(enc, balls, proto, ProbeConfig(epochs=60, heads=2, batch_size=32))
+    assert r["attentive_r2_position"] > 0.5 and np.isfinite(r["attentive_r2_velocity"])

@@ -197,4 +197,4 @@ def test_gym_env_truncates_and_resets_deterministically():
         assert not terminated and truncated == (t == 2)
     assert isinstance(make("two-rooms"), TwoRoomsEnv)
     with pytest.raises(ConfigError, match="unknown world"):
-        make("pusht")
+        make("mars")

@@ -43,15 +43,19 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", required=True, type=Path, help="a model folder from monde train")
     pr.add_argument("--json", action="store_true")
     pr.add_argument("--train-clips", type=int, default=None, help="override the protocol's training clips")
+    pr.add_argument("--attentive", action="store_true",
+                    help="also fit attentive probes (V-JEPA's head) on all tokens: minutes more")
+    pr.add_argument("--attentive-epochs", type=int, default=20, help="attentive probe epochs")
 
     d = sub.add_parser("data", help="offline datasets: monde data collect WORLD --out DIR")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     c = dsub.add_parser("collect", help="roll a policy in a built-in world and write episodes")
-    c.add_argument("world", help="built-in world: two-rooms")
+    c.add_argument("world", help="built-in world: two-rooms | reacher | pusht")
     c.add_argument("--out", required=True, type=Path, help="dataset folder to create")
     c.add_argument("--episodes", type=int, default=1000)
     c.add_argument("--steps", type=int, default=64, help="actions per episode")
-    c.add_argument("--policy", default="random", help="random | noisy-expert")
+    c.add_argument("--policy", default=None, help="two-rooms: random (default) | noisy-expert; "
+                   "reacher: random; pusht: push (default) | random")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--no-door-crossings", action="store_true",
                    help="keep only episodes that stay in one room (two-rooms)")
@@ -61,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
                         "or one start/goal")
     pl.add_argument("overrides", nargs="*", help="planner settings, e.g. name=cem samples=300")
     pl.add_argument("--model", required=True, type=Path, help="a model folder from monde train two-rooms")
-    pl.add_argument("--world", default=None, help="world of the protocol: two-rooms | reacher "
+    pl.add_argument("--world", default=None, help="world of the protocol: two-rooms | reacher | pusht "
                     "(default: the model's)")
     pl.add_argument("--episodes", type=int, default=None, help="override the protocol's episodes")
     pl.add_argument("--start", default=None, help="X,Y: plan one episode from here (with --goal)")
@@ -209,7 +213,12 @@ def cmd_probe(args) -> int:
     if args.train_clips:
         protocol = dataclasses.replace(protocol, train_clips=args.train_clips)
     model = monde.load(args.model)
-    r = run_probe(model, protocol)
+    attentive = None
+    if args.attentive:
+        from monde.evals.attentive_probe import ProbeConfig
+
+        attentive = ProbeConfig(epochs=args.attentive_epochs)
+    r = run_probe(model, protocol, attentive)
     t, b = r["trained"], r["random_init"]
     human = (f"linear probe ({r['protocol']['name']} v{r['protocol']['version']}, "
              f"{r['seconds']} s)\n"
@@ -217,15 +226,22 @@ def cmd_probe(args) -> int:
              f"  R² velocity: trained {t['r2_velocity']:.3f}   random init {b['r2_velocity']:.3f}\n"
              f"  R² position of hidden balls ({t['hidden_fraction']:.1%} of ball-slots): "
              f"trained {t['r2_position_hidden']:.3f}   random init {b['r2_position_hidden']:.3f}")
+    if attentive is not None:
+        human += ("\nattentive probe (all tokens, absolute positions added)\n"
+                  f"  R² position: trained {t['attentive_r2_position']:.3f}   "
+                  f"random init {b['attentive_r2_position']:.3f}\n"
+                  f"  R² velocity: trained {t['attentive_r2_velocity']:.3f}   "
+                  f"random init {b['attentive_r2_velocity']:.3f}")
     _emit(args, human, r)
     return 0
 
 
 def cmd_data(args) -> int:
-    from monde.data.collect import CollectConfig, collect
+    from monde.data.collect import WORLD_POLICIES, CollectConfig, collect
 
+    policy = args.policy or WORLD_POLICIES.get(args.world, ("random",))[0]
     cfg = CollectConfig(world=args.world, episodes=args.episodes, steps=args.steps,
-                        policy=args.policy, seed=args.seed,
+                        policy=policy, seed=args.seed,
                         door_crossings=not args.no_door_crossings)
     m = collect(cfg, args.out)
     crossings = (f" ({m['episodes_with_door_crossing']} cross the door)"

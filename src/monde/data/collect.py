@@ -13,7 +13,9 @@ from monde.errors import ConfigError
 from monde.worlds.policies import POLICIES, make_policy
 from monde.worlds.two_rooms import TwoRooms
 
-WORLDS = ("two-rooms", "reacher")
+WORLDS = ("two-rooms", "reacher", "pusht")
+# Data-collection policies each world knows.
+WORLD_POLICIES = {"two-rooms": POLICIES, "reacher": ("random",), "pusht": ("push", "random")}
 
 
 @dataclass
@@ -21,13 +23,14 @@ class CollectConfig:
     """What to collect."""
 
     world: str = "two-rooms"
-    """Built-in world (``two-rooms`` or ``reacher``)."""
+    """Built-in world (``two-rooms``, ``reacher`` or ``pusht``)."""
     episodes: int = 1000
     """Episodes to write."""
     steps: int = 64
     """Actions per episode (each episode holds ``steps + 1`` observations)."""
     policy: str = "random"
-    """``random`` or ``noisy-expert``."""
+    """Two-Rooms: ``random`` or ``noisy-expert``; Reacher: ``random``; PushT: ``push`` (a
+    scripted pusher that keeps touching the block) or ``random``."""
     seed: int = 0
     """Seeds start states and the policy."""
     chunk: int = 500
@@ -45,12 +48,15 @@ def collect(cfg: CollectConfig, out: Path | str, world_cfg=None, progress=None) 
     if cfg.world not in WORLDS:
         raise ConfigError(f"unknown world '{cfg.world}'; worlds with data collection: "
                           + ", ".join(WORLDS))
-    if cfg.policy not in POLICIES:
-        raise ConfigError(f"unknown policy '{cfg.policy}'; choose one of {', '.join(POLICIES)}")
+    if cfg.policy not in WORLD_POLICIES[cfg.world]:
+        raise ConfigError(f"unknown policy '{cfg.policy}' for the {cfg.world} world; choose one of "
+                          + ", ".join(WORLD_POLICIES[cfg.world]))
     if cfg.episodes < 1 or cfg.steps < 1 or cfg.chunk < 1:
         raise ConfigError("episodes, steps and chunk must be positive")
     if cfg.world == "reacher":
         return _collect_reacher(cfg, out, world_cfg, progress)
+    if cfg.world == "pusht":
+        return _collect_pusht(cfg, out, world_cfg, progress)
     world = TwoRooms(world_cfg)
     rng = np.random.default_rng(cfg.seed)
     writer = EpisodeWriter(out, {"world": cfg.world, "world_config": asdict(world.cfg),
@@ -93,6 +99,17 @@ def _rollout(world: TwoRooms, rng: np.random.Generator, policy: str, n: int,
     return pos, act
 
 
+class _SmoothTorques:
+    """Reacher's collection policy: ``a_{t+1} = clip(0.8 a_t + 0.5 ε)``, from ``a_0 ~ U(-1, 1)``."""
+
+    def __init__(self, rng: np.random.Generator, n: int):
+        self.rng, self.a = rng, rng.uniform(-1, 1, (n, 2))
+
+    def __call__(self, states: np.ndarray) -> np.ndarray:
+        self.a = np.clip(0.8 * self.a + 0.5 * self.rng.normal(size=self.a.shape), -1, 1)
+        return self.a
+
+
 def _collect_reacher(cfg: CollectConfig, out, world_cfg, progress) -> dict:
     """Reacher episodes from rest poses, with smoothly varying random torques.
 
@@ -101,24 +118,45 @@ def _collect_reacher(cfg: CollectConfig, out, world_cfg, progress) -> dict:
     """
     from monde.worlds.reacher import Reacher
 
-    if cfg.policy != "random":
-        raise ConfigError("the reacher world collects with the random policy only")
-    world = Reacher(world_cfg)
+    return _collect_states(Reacher(world_cfg), "reacher", 4, cfg, out,
+                           lambda world, rng, n: _SmoothTorques(rng, n), progress)
+
+
+def _collect_pusht(cfg: CollectConfig, out, world_cfg, progress) -> dict:
+    """PushT episodes from random rest states, with the scripted pusher or smooth random moves.
+
+    The stored proprioception is the agent's position and velocity
+    (:meth:`~monde.worlds.pusht.PushT.proprio`); the block's pose is only in the images.
+    """
+    from monde.worlds.pusht import PushT, make_pusht_policy
+
+    world = PushT(world_cfg)
+    return _collect_states(world, "pusht", world.state_dim, cfg, out,
+                           lambda w, rng, n: make_pusht_policy(cfg.policy, w, rng, n), progress)
+
+
+def _collect_states(world, name: str, state_dim: int, cfg: CollectConfig, out, make_policy,
+                    progress) -> dict:
+    """Roll ``make_policy(world, rng, n)`` from ``world.sample_states`` in chunks of episodes.
+
+    ``world`` has the stateless interface of the state-based worlds (Reacher, PushT):
+    ``sample_states``, ``step``, ``clip_action``, ``render`` (RGB) and ``proprio``.
+    """
     rng = np.random.default_rng(cfg.seed)
-    writer = EpisodeWriter(out, {"world": "reacher", "world_config": asdict(world.cfg),
+    writer = EpisodeWriter(out, {"world": name, "world_config": asdict(world.cfg),
                                  "policy": cfg.policy, "seed": cfg.seed})
     t0, done = time.perf_counter(), 0
     while done < cfg.episodes:
         n = min(cfg.chunk, cfg.episodes - done)
-        states = np.empty((n, cfg.steps + 1, 4))
-        act = np.empty((n, cfg.steps, 2))
+        states = np.empty((n, cfg.steps + 1, state_dim))
+        act = np.empty((n, cfg.steps, world.action_dim))
         states[:, 0] = world.sample_states(rng, n)
-        a = rng.uniform(-1, 1, (n, 2))
+        pi = make_policy(world, rng, n)
         for t in range(cfg.steps):
-            a = np.clip(0.8 * a + 0.5 * rng.normal(size=a.shape), -1, 1)
-            act[:, t] = a
-            states[:, t + 1] = world.step(states[:, t], a)
-        flat = states.reshape(-1, 4)
+            # Store the clipped action: what the world executed, and what a planner emits.
+            act[:, t] = world.clip_action(pi(states[:, t]))
+            states[:, t + 1] = world.step(states[:, t], act[:, t])
+        flat = states.reshape(-1, state_dim)
         obs = world.render(flat).reshape(n, cfg.steps + 1, 3, world.cfg.size, world.cfg.size)
         writer.add(obs, act, world.proprio(flat).reshape(n, cfg.steps + 1, -1))
         done += n

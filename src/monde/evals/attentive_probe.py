@@ -58,13 +58,19 @@ class AttentiveProbe(nn.Module):
 
 def fit_attentive_probe(x: torch.Tensor, y: np.ndarray, positions: torch.Tensor, classes: int,
                         cfg: ProbeConfig | None = None) -> AttentiveProbe:
-    """Train a probe on features ``x [N, T, D]`` (float) with labels ``y [N]`` (int)."""
+    """Train a probe on features ``x [N, T, D]`` (float) with labels ``y [N]`` (int).
+
+    With ``classes=0`` the probe is a regression head instead: ``y [N, K]`` float targets
+    (standardise them first), mean squared error, ``K`` outputs.
+    """
     cfg = cfg or ProbeConfig()
     g = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    probe = AttentiveProbe(x.shape[-1], classes, positions.shape[-1], cfg)
+    regression = classes == 0
+    probe = AttentiveProbe(x.shape[-1], y.shape[1] if regression else classes,
+                           positions.shape[-1], cfg)
     opt = torch.optim.AdamW(probe.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    labels = torch.as_tensor(y, dtype=torch.long)
+    labels = torch.as_tensor(y, dtype=torch.float32 if regression else torch.long)
     n = len(x)
     steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
     total = cfg.epochs * steps_per_epoch
@@ -75,7 +81,8 @@ def fit_attentive_probe(x: torch.Tensor, y: np.ndarray, positions: torch.Tensor,
         order = torch.randperm(n, generator=g)
         for i in range(0, n, cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
-            loss = F.cross_entropy(probe(x[idx], positions), labels[idx])
+            out = probe(x[idx], positions)
+            loss = F.mse_loss(out, labels[idx]) if regression else F.cross_entropy(out, labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

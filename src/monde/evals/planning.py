@@ -51,7 +51,26 @@ class ReacherPlanProtocol:
     success_radius: float = 0.02
 
 
-PROTOCOLS = {"two-rooms": TwoRoomsPlanProtocol, "reacher": ReacherPlanProtocol}
+@dataclass(frozen=True)
+class PushTPlanProtocol:
+    """PushT goal reaching (DINO-WM's test): the goal is the state a scripted pusher reaches
+    ``goal_steps`` steps from a random start (so it is reachable in that many steps), given as
+    an image plus the agent's proprioception; success is the block within ``success_pos``
+    units (of the 512-unit table) and ``success_angle`` radians of the goal pose at any step
+    inside ``budget`` steps. Tasks whose start already succeeds are redrawn."""
+
+    name: str = "pusht-plan"
+    version: int = 1
+    episodes: int = 50
+    seed: int = 20261129
+    budget: int = 50
+    goal_steps: int = 25
+    success_pos: float = 20.0
+    success_angle: float = math.pi / 9
+
+
+PROTOCOLS = {"two-rooms": TwoRoomsPlanProtocol, "reacher": ReacherPlanProtocol,
+             "pusht": PushTPlanProtocol}
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -70,6 +89,8 @@ def tasks(protocol, world) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(protocol.seed)
     if isinstance(protocol, ReacherPlanProtocol):
         return world.sample_task(rng, protocol.episodes)
+    if isinstance(protocol, PushTPlanProtocol):
+        return world.sample_task(rng, protocol.episodes, protocol.goal_steps)
     room = rng.integers(0, 2, size=protocol.episodes)
     return (world.sample_positions(rng, protocol.episodes, room, protocol.inset),
             world.sample_positions(rng, protocol.episodes, 1 - room, protocol.inset))
@@ -87,6 +108,16 @@ def world_for(model, protocol):
         if rc.success_radius != protocol.success_radius:
             raise ConfigError("the model's reacher success radius differs from the protocol's")
         return Reacher(rc)
+    if isinstance(protocol, PushTPlanProtocol):
+        from monde.worlds.pusht import PushT, PushTConfig
+
+        if model.meta.get("world") != "pusht":
+            raise ConfigError(f"this model was trained on world {model.meta.get('world')!r}, "
+                              "not pusht; plan with a model trained by `monde train pusht`")
+        pc = PushTConfig(**model.meta.get("world_config", {}))
+        if (pc.success_pos, pc.success_angle) != (protocol.success_pos, protocol.success_angle):
+            raise ConfigError("the model's pusht success test differs from the protocol's")
+        return PushT(pc)
     if model.meta.get("world") != "two-rooms":
         raise ConfigError(f"this model was trained on world {model.meta.get('world')!r}, not "
                           "two-rooms; plan with a model trained by `monde train two-rooms`")

@@ -7,6 +7,11 @@ ridge regression to the balls' true positions and velocities averaged over the f
 slot. R² is measured on held-out clips; the ridge strength is chosen on a validation split of
 the training clips. The same protocol is run on a randomly initialised copy of the encoder in
 the same call, so the comparison needs no other run.
+
+With ``attentive`` settings, an attentive probe (V-JEPA's evaluation head,
+:mod:`monde.evals.attentive_probe`) also reads every token of a clip, with absolute positions
+added, and regresses all slots' positions and velocities at once — a probe that is free to
+find the balls wherever the encoder put them, rather than in fixed pooled cells.
 """
 
 from __future__ import annotations
@@ -123,18 +128,47 @@ def hidden_r2(y: np.ndarray, y_hat: np.ndarray, hidden: np.ndarray) -> float:
     return float(1.0 - ((yt - yp) ** 2).sum() / (((yt - means[cols]) ** 2).sum() + 1e-12))
 
 
-def probe_encoder(encoder, balls: BallsConfig, protocol: BallsProbeProtocol) -> dict:
-    """R² of positions and velocities for one encoder (frozen, eval mode)."""
+@torch.no_grad()
+def clip_tokens(encoder, video: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """All output tokens of each clip: ``video [B, T, C, H, W]`` → ``[B, N, D]`` float32."""
+    return torch.cat([encoder.encode(video[i:i + batch]).float()
+                      for i in range(0, video.shape[0], batch)])
+
+
+def attentive_r2(xtr: torch.Tensor, ytr: np.ndarray, xte: torch.Tensor, yte: np.ndarray,
+                 grid: tuple[int, int, int], cfg) -> float:
+    """R² of an attentive regression probe on tokens ``[B, N, D]`` for targets ``[B, K]``
+    (targets standardised on the training clips)."""
+    from monde.evals.attentive_probe import fit_attentive_probe, predict_scores
+    from monde.nn import grid_positions
+
+    pos = grid_positions(grid)
+    mu, sd = ytr.mean(0), ytr.std(0) + 1e-6
+    probe = fit_attentive_probe(xtr, (ytr - mu) / sd, pos, 0, cfg)
+    return r2_score(yte, predict_scores(probe, xte, pos) * sd + mu)
+
+
+def probe_encoder(encoder, balls: BallsConfig, protocol: BallsProbeProtocol,
+                  attentive=None) -> dict:
+    """R² of positions and velocities for one encoder (frozen, eval mode).
+
+    ``attentive``: a :class:`~monde.evals.attentive_probe.ProbeConfig` to also fit attentive
+    probes (keys ``attentive_r2_position`` / ``attentive_r2_velocity``); None skips them.
+    """
     enc_cfg = encoder.cfg
     world = BouncingBalls(balls)
     grid = (enc_cfg.frames // enc_cfg.tubelet, enc_cfg.height // enc_cfg.patch,
             enc_cfg.width // enc_cfg.patch)
-    data = {}
+    data, tokens, whole = {}, {}, {}
     for split, n, seed in [("train", protocol.train_clips, protocol.seed),
                            ("test", protocol.test_clips, protocol.seed + 1)]:
         clips = world.sample(n, np.random.default_rng(seed))
         video = torch.from_numpy(clips.video).float().div_(255.0)
         feats = slot_features(encoder, video, grid, protocol.pool).numpy()
+        if attentive is not None:
+            tokens[split] = clip_tokens(encoder, video)
+            p_, v_ = slot_targets(clips.state, enc_cfg.tubelet)
+            whole[split] = (p_.reshape(n, -1), v_.reshape(n, -1))
         pos, vel = slot_targets(clips.state, enc_cfg.tubelet)
         b, t = clips.visible.shape[:2]
         hidden = ~clips.visible.reshape(b, t // enc_cfg.tubelet, enc_cfg.tubelet, -1).any(2)
@@ -142,23 +176,38 @@ def probe_encoder(encoder, balls: BallsConfig, protocol: BallsProbeProtocol) -> 
                        vel.reshape(-1, vel.shape[-1]), hidden.reshape(-1, hidden.shape[-1]))
     (xtr, ptr, vtr, _), (xte, pte, vte, hte) = data["train"], data["test"]
     pos_hat = _fit_predict(xtr, ptr, xte, protocol)
-    return {"r2_position": r2_score(pte, pos_hat),
-            "r2_velocity": r2_score(vte, _fit_predict(xtr, vtr, xte, protocol)),
-            "r2_position_hidden": hidden_r2(pte, pos_hat, hte),
-            "hidden_fraction": float(hte.mean())}
+    out = {"r2_position": r2_score(pte, pos_hat),
+           "r2_velocity": r2_score(vte, _fit_predict(xtr, vtr, xte, protocol)),
+           "r2_position_hidden": hidden_r2(pte, pos_hat, hte),
+           "hidden_fraction": float(hte.mean())}
+    if attentive is not None:
+        for i, what in enumerate(("position", "velocity")):
+            out[f"attentive_r2_{what}"] = attentive_r2(
+                tokens["train"], whole["train"][i], tokens["test"], whole["test"][i], grid,
+                attentive)
+    return out
 
 
-def run_probe(model, protocol: BallsProbeProtocol | None = None) -> dict:
-    """Probe a trained :class:`~monde.jepa.world_model.WorldModel` and a random-init twin."""
+def run_probe(model, protocol: BallsProbeProtocol | None = None, attentive=None) -> dict:
+    """Probe a trained :class:`~monde.jepa.world_model.WorldModel` and a random-init twin.
+
+    ``attentive``: a :class:`~monde.evals.attentive_probe.ProbeConfig` to add attentive
+    probes to both (a few minutes more on a CPU).
+    """
     from monde.config import from_dict
     from monde.jepa.networks import Encoder
 
     protocol = protocol or BallsProbeProtocol()
     t0 = time.perf_counter()
     balls_cfg = from_dict(BallsConfig, model.meta.get("data", {}).get("balls", {}), where="balls")
-    trained = probe_encoder(model.encoder.eval(), balls_cfg, protocol)
+    trained = probe_encoder(model.encoder.eval(), balls_cfg, protocol, attentive)
     torch.manual_seed(protocol.seed)
     random_enc = Encoder(model.config.encoder).eval()
-    baseline = probe_encoder(random_enc, balls_cfg, protocol)
-    return {"protocol": protocol_record(protocol), "trained": trained, "random_init": baseline,
-            "seconds": round(time.perf_counter() - t0, 1)}
+    baseline = probe_encoder(random_enc, balls_cfg, protocol, attentive)
+    out = {"protocol": protocol_record(protocol), "trained": trained, "random_init": baseline,
+           "seconds": round(time.perf_counter() - t0, 1)}
+    if attentive is not None:
+        from dataclasses import asdict
+
+        out["attentive_probe"] = asdict(attentive)
+    return out

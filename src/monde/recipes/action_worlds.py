@@ -1,4 +1,4 @@
-"""Action-conditioned world models (Two-Rooms, Reacher) learned from reward-free offline episodes."""
+"""Action-conditioned world models (Two-Rooms, Reacher, PushT) learned from reward-free offline episodes."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from monde.errors import ConfigError, DataError
 from monde.jepa.action_model import ActionJEPA, ActionModelConfig
 from monde.planning.config import PlannerConfig
 from monde.train.config import TrainConfig
+from monde.worlds.pusht import PushTConfig
 from monde.worlds.reacher import ReacherConfig
 from monde.worlds.two_rooms import TwoRoomsConfig
 
@@ -42,6 +43,8 @@ class PlanRunConfig:
     """Two-Rooms geometry and dynamics (collected data must match)."""
     reacher: ReacherConfig = field(default_factory=ReacherConfig)
     """Reacher rendering and task (used when ``data.collect.world`` is ``reacher``)."""
+    pusht: PushTConfig = field(default_factory=PushTConfig)
+    """PushT physics, rendering and success test (used when ``data.collect.world`` is ``pusht``)."""
     data: EpisodeDataConfig = field(default_factory=EpisodeDataConfig)
     """Training episodes."""
     model: ActionModelConfig = field(default_factory=ActionModelConfig)
@@ -87,12 +90,28 @@ def reacher() -> PlanRunConfig:
     return cfg
 
 
+def pusht() -> PlanRunConfig:
+    """PushT (pymunk): 2000 episodes of a scripted pusher; images + the agent's position and
+    velocity; actions in [-1, 1]² move the agent's PD target."""
+    cfg = two_rooms()
+    cfg.recipe = "pusht"
+    cfg.data.collect = CollectConfig(world="pusht", episodes=2000, steps=64, policy="push",
+                                     chunk=250)
+    # Like Reacher: the image holds no velocity, so the encoder reads proprioception too.
+    cfg.model = ActionModelConfig(channels=3, size=cfg.pusht.size, proprio_dim=4,
+                                  use_proprio=True, proprio_scale=1.0, action_scale=1.0,
+                                  std_weight=10.0, cov_weight=1.0, smooth_weight=0.02)
+    cfg.train.steps = 3000
+    cfg.planner = PlannerConfig(horizon=8)
+    return cfg
+
+
 def world_name(cfg: PlanRunConfig) -> str:
     return cfg.data.collect.world
 
 
 def world_config(cfg: PlanRunConfig):
-    return cfg.reacher if world_name(cfg) == "reacher" else cfg.world
+    return {"reacher": cfg.reacher, "pusht": cfg.pusht}.get(world_name(cfg), cfg.world)
 
 
 def check_config(cfg: PlanRunConfig) -> None:
@@ -100,7 +119,9 @@ def check_config(cfg: PlanRunConfig) -> None:
     cfg.world.validate()
     cfg.planner.validate()
     m = cfg.model
-    channels, size = (3, cfg.reacher.size) if world_name(cfg) == "reacher" else (1, cfg.world.size)
+    cfg.pusht.validate()
+    channels, size = {"reacher": (3, cfg.reacher.size), "pusht": (3, cfg.pusht.size)}.get(
+        world_name(cfg), (1, cfg.world.size))
     if (m.channels, m.size) != (channels, size):
         raise ConfigError(f"model.size ({m.size}) and model.channels ({m.channels}) must match "
                           f"the world's images ({channels} channels, {size} px)")
@@ -134,7 +155,7 @@ def open_dataset(cfg: PlanRunConfig, out: Path, quiet: bool) -> EpisodeDataset:
                         f"{(cfg.model.channels, cfg.model.size, cfg.model.size)}")
     if m.get("world_config") and m["world_config"] != asdict(world_config(cfg)):
         raise DataError(f"the dataset at {data.path} was collected with other world settings "
-                        "than this run's (world.* / reacher.*); make them agree")
+                        "than this run's (world.* / reacher.* / pusht.*); make them agree")
     return data
 
 
