@@ -72,37 +72,37 @@ def two_rooms_no_door() -> PlanRunConfig:
     return cfg
 
 
-def reacher() -> PlanRunConfig:
-    """Reacher (MuJoCo): 400 random-torque episodes; images + joint angles/velocities."""
-    from monde.jepa.action_model import ActionModelConfig
-
+def _rgb_proprio_world(recipe: str, collect: CollectConfig, size: int,
+                       proprio_dim: int) -> PlanRunConfig:
+    """Two-Rooms' run adapted to an RGB world whose state needs proprioception (Reacher,
+    PushT): the image alone holds no velocity, so the encoder also reads proprioception. A
+    stronger VICReg and weaker smoothness than Two-Rooms: with Two-Rooms' weights the arm's
+    latents nearly collapse (std term 0.62, proprio read-out MSE 0.12) and Reacher planning
+    reaches 15%."""
     cfg = two_rooms()
-    cfg.recipe = "reacher"
-    cfg.data.collect = CollectConfig(world="reacher", episodes=400, steps=64, policy="random",
-                                     chunk=100)
-    # The image alone holds no velocity: the encoder also reads proprioception. A stronger
-    # VICReg and weaker smoothness than Two-Rooms: with Two-Rooms' weights the arm's latents
-    # nearly collapse (std term 0.62, proprio read-out MSE 0.12) and planning reaches 15%.
-    cfg.model = ActionModelConfig(channels=3, size=cfg.reacher.size, proprio_dim=6,
+    cfg.recipe = recipe
+    cfg.data.collect = collect
+    cfg.model = ActionModelConfig(channels=3, size=size, proprio_dim=proprio_dim,
                                   use_proprio=True, proprio_scale=1.0, action_scale=1.0,
                                   std_weight=10.0, cov_weight=1.0, smooth_weight=0.02)
     cfg.planner = PlannerConfig(horizon=8)
     return cfg
 
 
+def reacher() -> PlanRunConfig:
+    """Reacher (MuJoCo): 400 random-torque episodes; images + joint angles/velocities."""
+    return _rgb_proprio_world("reacher", CollectConfig(world="reacher", episodes=400, steps=64,
+                                                       policy="random", chunk=100),
+                              ReacherConfig().size, proprio_dim=6)
+
+
 def pusht() -> PlanRunConfig:
     """PushT (pymunk): 2000 episodes of a scripted pusher; images + the agent's position and
-    velocity; actions in [-1, 1]² move the agent's PD target."""
-    cfg = two_rooms()
-    cfg.recipe = "pusht"
-    cfg.data.collect = CollectConfig(world="pusht", episodes=2000, steps=64, policy="push",
-                                     chunk=250)
-    # Like Reacher: the image holds no velocity, so the encoder reads proprioception too.
-    cfg.model = ActionModelConfig(channels=3, size=cfg.pusht.size, proprio_dim=4,
-                                  use_proprio=True, proprio_scale=1.0, action_scale=1.0,
-                                  std_weight=10.0, cov_weight=1.0, smooth_weight=0.02)
+    velocity; actions in [-1, 1]² move the agent's PD target (3000 steps, ~9 min)."""
+    cfg = _rgb_proprio_world("pusht", CollectConfig(world="pusht", episodes=2000, steps=64,
+                                                    policy="push", chunk=250),
+                             PushTConfig().size, proprio_dim=4)
     cfg.train.steps = 3000
-    cfg.planner = PlannerConfig(horizon=8)
     return cfg
 
 
