@@ -9,15 +9,9 @@ from monde.errors import ConfigError
 
 pytest.importorskip("pymunk")
 
-from monde.worlds.pusht import (  # noqa: E402
-    AGENT_COLOR,
-    BLOCK_COLOR,
-    PushPolicy,
-    PushT,
-    PushTConfig,
-    SmoothRandom,
-    make_pusht_policy,
-)
+from monde.worlds.policies import SmoothRandom  # noqa: E402
+from monde.worlds.pusht import AGENT_COLOR, BLOCK_COLOR, PushT, PushTConfig  # noqa: E402
+from monde.worlds.pusht_policies import PushPolicy, make_pusht_policy  # noqa: E402
 
 
 @pytest.fixture(scope="module")

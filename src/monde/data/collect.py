@@ -10,7 +10,7 @@ import numpy as np
 
 from monde.data.episodes import EpisodeWriter
 from monde.errors import ConfigError
-from monde.worlds.policies import POLICIES, make_policy
+from monde.worlds.policies import POLICIES, SmoothRandom, make_policy
 from monde.worlds.two_rooms import TwoRooms
 
 WORLDS = ("two-rooms", "reacher", "pusht")
@@ -99,17 +99,6 @@ def _rollout(world: TwoRooms, rng: np.random.Generator, policy: str, n: int,
     return pos, act
 
 
-class _SmoothTorques:
-    """Reacher's collection policy: ``a_{t+1} = clip(0.8 a_t + 0.5 ε)``, from ``a_0 ~ U(-1, 1)``."""
-
-    def __init__(self, rng: np.random.Generator, n: int):
-        self.rng, self.a = rng, rng.uniform(-1, 1, (n, 2))
-
-    def __call__(self, states: np.ndarray) -> np.ndarray:
-        self.a = np.clip(0.8 * self.a + 0.5 * self.rng.normal(size=self.a.shape), -1, 1)
-        return self.a
-
-
 def _collect_reacher(cfg: CollectConfig, out, world_cfg, progress) -> dict:
     """Reacher episodes from rest poses, with smoothly varying random torques.
 
@@ -118,8 +107,7 @@ def _collect_reacher(cfg: CollectConfig, out, world_cfg, progress) -> dict:
     """
     from monde.worlds.reacher import Reacher
 
-    return _collect_states(Reacher(world_cfg), "reacher", 4, cfg, out,
-                           lambda world, rng, n: _SmoothTorques(rng, n), progress)
+    return _collect_states(Reacher(world_cfg), "reacher", 4, cfg, out, SmoothRandom, progress)
 
 
 def _collect_pusht(cfg: CollectConfig, out, world_cfg, progress) -> dict:
@@ -128,7 +116,8 @@ def _collect_pusht(cfg: CollectConfig, out, world_cfg, progress) -> dict:
     The stored proprioception is the agent's position and velocity
     (:meth:`~monde.worlds.pusht.PushT.proprio`); the block's pose is only in the images.
     """
-    from monde.worlds.pusht import PushT, make_pusht_policy
+    from monde.worlds.pusht import PushT
+    from monde.worlds.pusht_policies import make_pusht_policy
 
     world = PushT(world_cfg)
     return _collect_states(world, "pusht", world.state_dim, cfg, out,

@@ -165,11 +165,10 @@ def probe_encoder(encoder, balls: BallsConfig, protocol: BallsProbeProtocol,
         clips = world.sample(n, np.random.default_rng(seed))
         video = torch.from_numpy(clips.video).float().div_(255.0)
         feats = slot_features(encoder, video, grid, protocol.pool).numpy()
-        if attentive is not None:
-            tokens[split] = clip_tokens(encoder, video)
-            p_, v_ = slot_targets(clips.state, enc_cfg.tubelet)
-            whole[split] = (p_.reshape(n, -1), v_.reshape(n, -1))
         pos, vel = slot_targets(clips.state, enc_cfg.tubelet)
+        if attentive is not None:  # one row per clip: every slot's targets at once
+            tokens[split] = clip_tokens(encoder, video)
+            whole[split] = (pos.reshape(n, -1), vel.reshape(n, -1))
         b, t = clips.visible.shape[:2]
         hidden = ~clips.visible.reshape(b, t // enc_cfg.tubelet, enc_cfg.tubelet, -1).any(2)
         data[split] = (feats.reshape(-1, feats.shape[-1]), pos.reshape(-1, pos.shape[-1]),

@@ -1,4 +1,5 @@
-"""Data-collection policies for Two-Rooms (reward-free, offline data as in PLDM).
+"""Data-collection policies for Two-Rooms (reward-free, offline data as in PLDM), and the
+smooth random actions Reacher and PushT collect with.
 
 * ``random``: a heading that drifts as a random walk, at a random speed per episode, so the
   agent wanders, bumps into walls and sometimes finds the door.
@@ -54,6 +55,23 @@ class NoisyExpert:
         d = aim - pos
         step = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-9) * c.max_speed
         return step + self.rng.normal(0, self.noise * c.max_speed, step.shape)
+
+
+class SmoothRandom:
+    """Temporally correlated random actions in ``[-1, 1]^A`` for any world with ``action_dim``:
+    ``a_0 ~ U(-1, 1)``, ``a_{t+1} = clip(keep · a_t + scale · ε)``, ε ~ N(0, 1) — persistent
+    enough to carry an arm or an agent across its workspace, varied enough to cover speeds and
+    reversals."""
+
+    def __init__(self, world, rng: np.random.Generator, n: int, keep: float = 0.8,
+                 scale: float = 0.5):
+        self.rng, self.keep, self.scale = rng, keep, scale
+        self.action = rng.uniform(-1.0, 1.0, (n, world.action_dim))
+
+    def __call__(self, states: np.ndarray) -> np.ndarray:
+        eps = self.rng.normal(0.0, 1.0, self.action.shape)
+        self.action = np.clip(self.keep * self.action + self.scale * eps, -1.0, 1.0)
+        return self.action.copy()
 
 
 def make_policy(name: str, world: TwoRooms, rng: np.random.Generator, n: int):
