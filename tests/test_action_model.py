@@ -315,3 +315,42 @@ def test_plan_warm_start_is_in_per_step_units(micro_action_model):
         assert again.actions.shape == first.actions.shape == (12, 2)
     with pytest.raises(DataError):
         model.plan(obs, goal, cfg, init=torch.zeros(5, 2))  # not a multiple of frameskip
+
+
+def test_spatial_head_latent_is_the_feature_map_and_its_predictor_acts_locally():
+    from monde.jepa.action_model import ActionJEPA, ActionModelConfig
+    from monde.nn.convnet import ConvPredictor
+
+    cfg = ActionModelConfig(channels=3, size=32, widths=(8, 16), encoder_head="spatial",
+                            map_channels=4, use_proprio=True, proprio_dim=3,
+                            predictor_hidden=8, predictor_layers=2)
+    assert cfg.map_side == 8 and cfg.state_dim == 4 * 8 * 8
+    net = ActionJEPA(cfg)
+    obs = torch.randint(0, 255, (2, 3, 3, 32, 32), dtype=torch.uint8)
+    proprio = torch.randn(2, 3, 3)
+    z = net.encode(obs, proprio)
+    assert z.shape == (2, 3, cfg.state_dim)
+    # proprioception shifts every cell of a channel by the same amount
+    dz = (net.encode(obs, proprio + 1) - z).reshape(2, 3, 4, 64)
+    assert torch.allclose(dz, dz[..., :1].expand_as(dz), atol=1e-5)
+    actions = torch.randn(2, 2, cfg.chunk_action_dim)
+    assert net.rollout(z[:, 0], actions).shape == (2, 2, cfg.state_dim)
+    out = net({"obs": obs, "actions": actions, "proprio": proprio})
+    out.loss.backward()
+    assert torch.isfinite(out.loss) and net.predictor.net[0].weight.grad is not None
+    # two 3x3 convolutions see two cells around a change, no further
+    pred = ConvPredictor(4, 8, 2, hidden=8, layers=2)
+    base = torch.zeros(1, 4 * 64)
+    bumped = base.clone().reshape(1, 4, 8, 8)
+    bumped[0, :, 0, 0] = 1.0
+    diff = (pred(bumped.flatten(1), torch.zeros(1, 2)) - pred(base, torch.zeros(1, 2)))
+    diff = diff.reshape(4, 8, 8).abs().amax(0)
+    assert diff[:3, :3].sum() > 0 and diff[3:, :].sum() == 0 and diff[:, 3:].sum() == 0
+
+
+def test_unknown_encoder_head_is_a_config_error(tmp_path):
+    from monde.recipes import get_recipe, run_recipe
+
+    cfg = apply_overrides(get_recipe("two-rooms").build(), ["model.encoder_head=nope"])
+    with pytest.raises(ConfigError, match="encoder_head='nope' is not a head"):
+        run_recipe(cfg, tmp_path / "run", quiet=True)

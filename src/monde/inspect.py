@@ -39,12 +39,16 @@ def describe(path: Path) -> dict:
 
 def _model_facts(model: dict) -> dict:
     if model.get("kind") == "action":  # ActionModelConfig: no encoder/predictor sections
+        spatial = model.get("encoder_head") == "spatial"
         return {
             "modality": "image+action",
             "input": f"{model.get('channels')} x {model.get('size')}x{model.get('size')} images, "
                      f"{model.get('action_dim')}-D actions, frameskip {model.get('frameskip')}",
-            "encoder": f"CNN widths {model.get('widths')}, latent {model.get('latent_dim')}",
-            "predictor": f"MLP {model.get('predictor_layers')} x {model.get('predictor_hidden')}",
+            "encoder": f"CNN widths {model.get('widths')}, " + (
+                f"spatial latent of {model.get('map_channels')} channels" if spatial
+                else f"latent {model.get('latent_dim')}"),
+            "predictor": f"{'conv' if spatial else 'MLP'} {model.get('predictor_layers')} x "
+                         f"{model.get('predictor_hidden')}",
         }
     if model.get("kind") == "sensors":
         return {

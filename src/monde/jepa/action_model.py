@@ -25,7 +25,7 @@ from torch import nn
 
 from monde.jepa.model import LossOutput
 from monde.jepa.regularizers import VICReg
-from monde.nn.convnet import ConvEncoder, mlp
+from monde.nn.convnet import ConvEncoder, ConvPredictor, feature_side, mlp
 
 
 @dataclass
@@ -49,11 +49,15 @@ class ActionModelConfig:
     frameskip: int = 4
     """Environment steps per predicted transition."""
     latent_dim: int = 32
-    """Size of the latent state."""
+    """Size of the latent state (a ``spatial`` head sets it itself: see :attr:`state_dim`)."""
     widths: tuple[int, ...] = (16, 32, 64, 64)
     """Channels of the stride-2 convolutions of the encoder."""
     encoder_head: str = "linear"
-    """``linear`` on the flattened feature map, or ``keypoints`` (spatial soft-argmax)."""
+    """``linear`` on the flattened feature map, ``keypoints`` (spatial soft-argmax), or
+    ``spatial``: the latent is the feature map itself (``map_channels`` × h × w) and the
+    predictor a convolution stack (``predictor_hidden`` channels, ``predictor_layers`` layers)."""
+    map_channels: int = 8
+    """Channels of a ``spatial`` latent map."""
     use_proprio: bool = False
     """Also feed proprioception to the encoder (off: the model sees pixels only)."""
     predictor_hidden: int = 256
@@ -77,6 +81,20 @@ class ActionModelConfig:
     def chunk_action_dim(self) -> int:
         return self.frameskip * self.action_dim
 
+    @property
+    def spatial(self) -> bool:
+        return self.encoder_head == "spatial"
+
+    @property
+    def map_side(self) -> int:
+        """Side of the encoder's last feature map."""
+        return feature_side(self.size, len(self.widths))
+
+    @property
+    def state_dim(self) -> int:
+        """Size of a latent vector: ``latent_dim``, or the flattened map of a spatial head."""
+        return self.map_channels * self.map_side ** 2 if self.spatial else self.latent_dim
+
 
 class ActionJEPA(nn.Module):
     """Encoder ``E``, predictor ``f`` and inverse model ``g`` with the training objective.
@@ -90,15 +108,24 @@ class ActionJEPA(nn.Module):
         self.cfg = cfg
         torch.manual_seed(seed)
         extra = cfg.proprio_dim if cfg.use_proprio else 0
+        d = cfg.state_dim
         self.encoder = ConvEncoder(cfg.channels, cfg.size, cfg.latent_dim, cfg.widths,
-                                   head=cfg.encoder_head)
-        self.proprio_in = nn.Linear(extra, cfg.latent_dim) if extra else None
-        self.predictor = mlp(cfg.latent_dim + cfg.chunk_action_dim, cfg.predictor_hidden,
-                             cfg.latent_dim, cfg.predictor_layers)
-        self.inverse = mlp(2 * cfg.latent_dim, cfg.predictor_hidden, cfg.chunk_action_dim, 2)
+                                   head=cfg.encoder_head, map_channels=cfg.map_channels)
+        # A spatial map gets proprioception as a per-channel offset broadcast to every cell.
+        self.proprio_in = (nn.Linear(extra, cfg.map_channels if cfg.spatial else d)
+                           if extra else None)
+        if cfg.spatial:
+            self.predictor = ConvPredictor(cfg.map_channels, cfg.map_side, cfg.chunk_action_dim,
+                                           cfg.predictor_hidden, cfg.predictor_layers)
+        else:
+            self.predictor = mlp(d + cfg.chunk_action_dim, cfg.predictor_hidden, d,
+                                 cfg.predictor_layers)
+        # (a spatial head's predictor_hidden counts conv channels, too few for this MLP)
+        self.inverse = mlp(2 * d, 256 if cfg.spatial else cfg.predictor_hidden,
+                           cfg.chunk_action_dim, 2)
         # Reads proprioception off the latent (trained on detached latents, so it never shapes
         # them): planners may add a proprio cost, and plots show imagined trajectories with it.
-        self.proprio_head = mlp(cfg.latent_dim, 128, cfg.proprio_dim, 2)
+        self.proprio_head = mlp(d, 128, cfg.proprio_dim, 2)
         self.vicreg = VICReg(std_coeff=cfg.std_weight, cov_coeff=cfg.cov_weight)
 
     # ------------------------------------------------------------------ inference pieces
@@ -111,13 +138,20 @@ class ActionJEPA(nn.Module):
         if self.proprio_in is not None:
             if proprio is None:
                 raise ValueError("this model also encodes proprioception; pass proprio")
-            z = z + self.proprio_in(proprio.reshape(-1, proprio.shape[-1]).float() / self.cfg.proprio_scale)
+            p = self.proprio_in(proprio.reshape(-1, proprio.shape[-1]).float() / self.cfg.proprio_scale)
+            if self.cfg.spatial:  # [N, C] → the same offset in every cell of the map
+                p = p[:, :, None].expand(-1, -1, self.cfg.map_side ** 2).flatten(1)
+            z = z + p
         return z.reshape(*lead, -1)
 
     def predict(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Next latent ``[..., D]`` from ``z [..., D]`` and a transition's actions ``[..., k*A]``."""
-        a = action / self.cfg.action_scale
-        return z + self.predictor(torch.cat([z, a.to(z.dtype)], dim=-1))
+        a = (action / self.cfg.action_scale).to(z.dtype)
+        if self.cfg.spatial:
+            lead = z.shape[:-1]
+            dz = self.predictor(z.reshape(-1, z.shape[-1]), a.reshape(-1, a.shape[-1]))
+            return z + dz.reshape(*lead, -1)
+        return z + self.predictor(torch.cat([z, a], dim=-1))
 
     def decode_proprio(self, z: torch.Tensor) -> torch.Tensor:
         """Proprioception ``[..., P]`` read off latents ``[..., D]`` (in world units)."""
@@ -140,7 +174,14 @@ class ActionJEPA(nn.Module):
         teacher = self.predict(z[:, :-1], actions)  # [B, n, D]
         pred = F.mse_loss(teacher, z[:, 1:])
         roll = F.mse_loss(self.rollout(z[:, 0], actions), z[:, 1:])
-        reg = self.vicreg(z.reshape(-1, c.latent_dim))
+        if c.spatial:
+            # Each cell's channel vector is a sample: channels must vary over (clips × cells),
+            # not every cell over clips (an empty stretch of table has nothing to vary with,
+            # and forcing it to vary fills the map with noise the predictor cannot follow).
+            reg = self.vicreg(z.reshape(-1, c.map_channels, c.map_side ** 2).transpose(1, 2)
+                              .reshape(-1, c.map_channels))
+        else:
+            reg = self.vicreg(z.reshape(-1, c.state_dim))
         inv = F.mse_loss(self.inverse(torch.cat([z[:, :-1], z[:, 1:]], dim=-1)),
                          actions / c.action_scale)
         smooth = (z[:, 1:] - z[:, :-1]).pow(2).sum(-1).mean()

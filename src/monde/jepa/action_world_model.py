@@ -77,7 +77,7 @@ class ActionWorldModel:
         thousands of candidates roll out in one batched call.
         """
         a = self._transitions(actions)
-        z0 = z0.to(self.device).reshape(-1, self.config.latent_dim).expand(a.shape[0], -1)
+        z0 = z0.to(self.device).reshape(-1, self.config.state_dim).expand(a.shape[0], -1)
         return self.net.rollout(z0, a)
 
     @torch.no_grad()
@@ -156,5 +156,5 @@ class ActionWorldModel:
     def __repr__(self) -> str:
         c = self.config
         return (f"ActionWorldModel(world={self.meta.get('world')!r}, {c.channels}x{c.size}x{c.size}"
-                f" images, latent {c.latent_dim}, frameskip {c.frameskip}, "
+                f" images, latent {c.state_dim}, frameskip {c.frameskip}, "
                 f"steps={self.meta.get('steps')})")

@@ -23,12 +23,18 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, channels: int, size: int, out_dim: int,
                  widths: tuple[int, ...] = (16, 32, 64, 64), stem: int = 0,
-                 head: str = "linear", keypoints: int = 16):
+                 head: str = "linear", keypoints: int = 16, map_channels: int = 8):
         """``head="keypoints"``: instead of flattening, a 1×1 convolution makes ``keypoints``
         heat maps whose spatial soft-argmax gives ``[keypoints, 2]`` image coordinates, and an
         MLP maps those to the output. Coordinates vary continuously with an object's position
         anywhere in the image (convolutions are translation-equivariant), so the latent of a
-        place never visited in training still sits where its neighbours put it."""
+        place never visited in training still sits where its neighbours put it.
+
+        ``head="spatial"``: a 1×1 convolution to ``map_channels`` channels, and the feature map
+        itself, flattened channel-major, is the output (``out_dim`` is ignored; see
+        :meth:`spatial_dim`). A distance between such latents weighs each object by the area it
+        covers, as DINO-WM's patch features do, rather than by how much a global vector
+        happened to dedicate to it."""
         super().__init__()
         layers: list[nn.Module] = []
         prev, side = channels, size
@@ -48,21 +54,63 @@ class ConvEncoder(nn.Module):
             coords = (torch.arange(side, dtype=torch.float32) + 0.5) / side * 2 - 1  # [-1, 1]
             self.register_buffer("coords", coords, persistent=False)
             self.head = mlp(2 * keypoints, 128, out_dim, 2)
+        elif head == "spatial":
+            self.head = nn.Conv2d(prev, map_channels, 1)
         else:
-            raise ValueError(f"unknown head {head!r}; choose linear or keypoints")
+            raise ValueError(f"unknown head {head!r}; choose linear, keypoints or spatial")
+        self.side = side
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[1:]) != self.in_shape:
             raise ValueError(f"expected images [N, {', '.join(map(str, self.in_shape))}], got "
                              f"{tuple(x.shape)}")
         f = self.features(x)
-        if self.head_kind == "linear":
-            return self.head(f.flatten(1))
+        if self.head_kind in ("linear", "spatial"):
+            return self.head(f.flatten(1) if self.head_kind == "linear" else f).flatten(1)
         maps = self.to_maps(f).float()  # [N, K, h, w]
         p = torch.softmax(maps.flatten(2), dim=-1).view_as(maps)
         ex = (p.sum(2) * self.coords).sum(-1)  # [N, K] expected x
         ey = (p.sum(3) * self.coords).sum(-1)  # [N, K] expected y
         return self.head(torch.cat([ex, ey], dim=1))
+
+
+def feature_side(size: int, strides: int) -> int:
+    """Side of the feature map after ``strides`` stride-2 convolutions of a ``size`` image."""
+    for _ in range(strides):
+        size = (size + 1) // 2
+    return size
+
+
+class ConvPredictor(nn.Module):
+    """Next feature map from a feature map and an action: a residual stack of 3×3 convolutions.
+
+    Latents are flattened maps ``[N, C*h*w]`` (:class:`ConvEncoder` with ``head="spatial"``).
+    The action is broadcast to every cell as extra channels, next to two coordinate channels
+    (so walls and table edges can act where they are). Convolutions make a push act where the
+    pusher is: the same contact rule applies anywhere on the table, which an MLP on the
+    flattened map would have to learn once per place.
+    """
+
+    def __init__(self, channels: int, side: int, action_dim: int, hidden: int = 64,
+                 layers: int = 4):
+        super().__init__()
+        self.channels, self.side = channels, side
+        coords = (torch.arange(side, dtype=torch.float32) + 0.5) / side * 2 - 1
+        yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+        self.register_buffer("coords", torch.stack([xx, yy]), persistent=False)  # [2, h, w]
+        mods: list[nn.Module] = [nn.Conv2d(channels + action_dim + 2, hidden, 3, padding=1)]
+        for _ in range(layers - 2):
+            mods += [nn.GELU(), nn.Conv2d(hidden, hidden, 3, padding=1)]
+        mods += [nn.GELU(), nn.Conv2d(hidden, channels, 3, padding=1)]
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``z [N, C*h*w]``, ``action [N, A]`` → the change of ``z``, ``[N, C*h*w]``."""
+        n, s = z.shape[0], self.side
+        maps = z.reshape(n, self.channels, s, s)
+        x = torch.cat([maps, action[:, :, None, None].expand(-1, -1, s, s).to(z.dtype),
+                       self.coords.to(z.dtype).expand(n, -1, -1, -1)], dim=1)
+        return self.net(x).flatten(1)
 
 
 def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 2) -> nn.Sequential:
