@@ -14,9 +14,8 @@ AttnImpl = Literal["auto", "sdpa", "math"]
 
 # Up to this many tokens, on CPU in bf16, a plain matmul-softmax trains faster than the fused
 # SDPA kernel (forward + backward); in fp32, or with more tokens, SDPA wins. Measured on a
-# 2-core Zen 5, forward + backward of [16, 6, N, 64]: bf16 math 18 vs SDPA 40 ms at N = 256,
-# 96 vs 111 ms at N = 512 (fp32: SDPA 137 vs math 275 ms). See docs/results.md.
-_MATH_MAX_TOKENS = 512
+# 2-core Zen 5 with the tiny video recipe (256 tokens): see docs/results.md.
+_MATH_MAX_TOKENS = 256
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, impl: AttnImpl = "auto") -> torch.Tensor:
