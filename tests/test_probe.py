@@ -46,13 +46,19 @@ def test_slot_targets_average_over_tubelets():
     np.testing.assert_allclose(pos[0, 0], (state[0, 0, 0, :2] + state[0, 1, 0, :2]) / 2)
 
 
-def test_probe_recovers_positions_from_an_informative_encoder():
-    """Even a random patch embedding of 16×16 clips keeps where a ball is (R² well above 0)."""
+def _small_probe_setup():
+    """A random 1-block encoder of 16×16 clips of one ball, and a smaller probe protocol."""
     torch.manual_seed(0)
     enc = Encoder(EncoderConfig(frames=4, height=16, width=16, patch=4, tubelet=2, dim=32,
                                 depth=1, heads=2)).eval()
     balls = BallsConfig(frames=4, size=16, n_balls=1, radius=(0.15, 0.2))
     proto = dataclasses.replace(BallsProbeProtocol(), train_clips=256, test_clips=128, pool=4)
+    return enc, balls, proto
+
+
+def test_probe_recovers_positions_from_an_informative_encoder():
+    """Even a random patch embedding of 16×16 clips keeps where a ball is (R² well above 0)."""
+    enc, balls, proto = _small_probe_setup()
     r = probe_encoder(enc, balls, proto)
     assert r["r2_position"] > 0.5
 
@@ -72,10 +78,6 @@ def test_hidden_r2_only_scores_hidden_balls():
 def test_attentive_probe_reads_positions_from_all_tokens():
     from monde.evals.attentive_probe import ProbeConfig
 
-    torch.manual_seed(0)
-    enc = Encoder(EncoderConfig(frames=4, height=16, width=16, patch=4, tubelet=2, dim=32,
-                                depth=1, heads=2)).eval()
-    balls = BallsConfig(frames=4, size=16, n_balls=1, radius=(0.15, 0.2))
-    proto = dataclasses.replace(BallsProbeProtocol(), train_clips=256, test_clips=128, pool=4)
+    enc, balls, proto = _small_probe_setup()
     r = probe_encoder(enc, balls, proto, ProbeConfig(epochs=60, heads=2, batch_size=32))
     assert r["attentive_r2_position"] > 0.5 and np.isfinite(r["attentive_r2_velocity"])

@@ -31,8 +31,8 @@ class ConvEncoder(nn.Module):
         place never visited in training still sits where its neighbours put it.
 
         ``head="spatial"``: a 1×1 convolution to ``map_channels`` channels, and the feature map
-        itself, flattened channel-major, is the output (``out_dim`` is ignored; see
-        :meth:`spatial_dim`). A distance between such latents weighs each object by the area it
+        itself, flattened channel-major, is the output (``out_dim`` is ignored; the size is
+        ``map_channels × side²``, see :func:`feature_side`). A distance between such latents weighs each object by the area it
         covers, as DINO-WM's patch features do, rather than by how much a global vector
         happened to dedicate to it."""
         super().__init__()
@@ -51,22 +51,22 @@ class ConvEncoder(nn.Module):
             self.head = nn.Linear(prev * side * side, out_dim)
         elif head == "keypoints":
             self.to_maps = nn.Conv2d(prev, keypoints, 1)
-            coords = (torch.arange(side, dtype=torch.float32) + 0.5) / side * 2 - 1  # [-1, 1]
-            self.register_buffer("coords", coords, persistent=False)
+            self.register_buffer("coords", cell_centres(side), persistent=False)
             self.head = mlp(2 * keypoints, 128, out_dim, 2)
         elif head == "spatial":
             self.head = nn.Conv2d(prev, map_channels, 1)
         else:
             raise ValueError(f"unknown head {head!r}; choose linear, keypoints or spatial")
-        self.side = side
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[1:]) != self.in_shape:
             raise ValueError(f"expected images [N, {', '.join(map(str, self.in_shape))}], got "
                              f"{tuple(x.shape)}")
         f = self.features(x)
-        if self.head_kind in ("linear", "spatial"):
-            return self.head(f.flatten(1) if self.head_kind == "linear" else f).flatten(1)
+        if self.head_kind == "linear":
+            return self.head(f.flatten(1))
+        if self.head_kind == "spatial":
+            return self.head(f).flatten(1)
         maps = self.to_maps(f).float()  # [N, K, h, w]
         p = torch.softmax(maps.flatten(2), dim=-1).view_as(maps)
         ex = (p.sum(2) * self.coords).sum(-1)  # [N, K] expected x
@@ -81,8 +81,14 @@ def feature_side(size: int, strides: int) -> int:
     return size
 
 
+def cell_centres(side: int) -> torch.Tensor:
+    """Centres of ``side`` cells along one axis, in ``[-1, 1]``: ``[side]`` float32."""
+    return (torch.arange(side, dtype=torch.float32) + 0.5) / side * 2 - 1
+
+
 class ConvPredictor(nn.Module):
-    """Next feature map from a feature map and an action: a residual stack of 3×3 convolutions.
+    """Change of a feature map under an action: a stack of 3×3 convolutions (the caller adds
+    it to the map, so the predictor as a whole is residual).
 
     Latents are flattened maps ``[N, C*h*w]`` (:class:`ConvEncoder` with ``head="spatial"``).
     The action is broadcast to every cell as extra channels, next to two coordinate channels
@@ -95,7 +101,7 @@ class ConvPredictor(nn.Module):
                  layers: int = 4):
         super().__init__()
         self.channels, self.side = channels, side
-        coords = (torch.arange(side, dtype=torch.float32) + 0.5) / side * 2 - 1
+        coords = cell_centres(side)
         yy, xx = torch.meshgrid(coords, coords, indexing="ij")
         self.register_buffer("coords", torch.stack([xx, yy]), persistent=False)  # [2, h, w]
         mods: list[nn.Module] = [nn.Conv2d(channels + action_dim + 2, hidden, 3, padding=1)]
