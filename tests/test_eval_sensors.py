@@ -46,6 +46,10 @@ def test_eval_etth_forecasts_every_horizon(tmp_path, capsys):
     assert set(r["monde"]["horizons"]) == {"96", "192", "336", "720"}
     assert r["baselines"]["channel_ridge"]["mse"] == pytest.approx(0.409, abs=0.005)
     assert all(v["mse"] > 0 for v in r["monde"]["horizons"].values())
+    # The control (the same model at initialisation, the same read-out) runs in the same call.
+    control = r["baselines"]["random_init"]
+    assert set(control["horizons"]) == {"96", "192", "336", "720"} and control["mse"] > 0
+    assert control["mse"] != r["monde"]["mse"] and control["readout"]["windows"] > 1000
 
 
 def test_eval_cmapss_probes_latents_beside_window_statistics(tmp_path, capsys):

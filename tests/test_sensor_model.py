@@ -213,3 +213,36 @@ def test_forecast_reads_out_predicted_latents_and_answers_what_if(plant_model):
         wm.forecast(hist[:3], 5, run.actions[:8])
     with pytest.raises(DataError, match="actions must be"):
         wm.forecast(hist, 20, run.actions[:50])
+
+
+def test_instance_norm_makes_forecasts_follow_level_and_scale():
+    """With ``instance_norm`` the encoder sees each window's shape, not its level: a history
+    shifted and scaled per channel gives the same latents and the same forecast, shifted and
+    scaled alike (the RevIN property ETTh1's level changes need). Without it, latents move."""
+    from monde.jepa.sensor_forecast import forecast_batch
+
+    torch.manual_seed(0)
+    cfg = SensorModelConfig(channels=3, groups=3, instance_norm=True, **TINY)
+    net = SensorJEPA(cfg)
+    net.set_normalization(np.array([1.0, -2.0, 0.5]), np.array([2.0, 0.5, 1.0]))
+    net.decoder.normal_(0, 0.05)          # any read-out: the property is the model's, not the fit's
+    net.decoder_ready.fill_(1.0)
+    wm = SensorWorldModel(net, {"sensor_names": ["a", "b", "c"], "action_names": []})
+    ctx = cfg.window - cfg.future_patches * cfg.patch
+    rng = np.random.default_rng(0)
+    hist = np.cumsum(rng.normal(size=(4, ctx, 3)), 1).astype(np.float32)
+    hist[1, 5, 2] = np.nan                  # a missing reading is left out of the statistics
+    scale, shift = np.array([3.0, 0.2, 10.0]), np.array([50.0, -7.0, 0.0])
+    moved = (hist * scale + shift).astype(np.float32)
+    x, xm = (torch.from_numpy(h.transpose(0, 2, 1).copy()) for h in (hist, moved))
+    np.testing.assert_allclose(net.encode_target(xm), net.encode_target(x), atol=2e-4)
+    pred, pred_moved = forecast_batch(wm, hist, 6), forecast_batch(wm, moved, 6)
+    assert pred.shape == (4, 6, 3) and np.isfinite(pred).all()
+    np.testing.assert_allclose(pred_moved, pred * scale + shift, rtol=1e-3, atol=1e-3 * scale.max())
+    # A flat channel does not divide by zero.
+    flat = hist.copy()
+    flat[:, :, 0] = 4.0
+    assert np.isfinite(forecast_batch(wm, flat, 6)).all()
+    # The default model reads global z-scores: a level shift changes its latents.
+    plain = SensorJEPA(SensorModelConfig(channels=3, groups=3, **TINY))
+    assert not torch.allclose(plain.encode_target(xm), plain.encode_target(x), atol=1e-2)

@@ -156,6 +156,10 @@ def run_eval(args, emit) -> int:
                              for h, v in r["monde"]["horizons"].items())
                  + f"\n  average: monde {r['monde']['mse']:.3f} / {r['monde']['mae']:.3f}   "
                  f"ridge {b['mse']:.3f} / {b['mae']:.3f}")
+        if "random_init" in r["baselines"]:
+            c = r["baselines"]["random_init"]
+            human += (f"\n  control, same model at initialisation + same read-out: "
+                      f"{c['mse']:.3f} / {c['mae']:.3f}")
     else:
         from monde.evals.cmapss import load_cmapss
         from monde.evals.plant import cmapss_eval

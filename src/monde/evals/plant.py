@@ -94,11 +94,20 @@ def cmapss_eval(model, data: CMAPSSData, protocol: CMAPSSProtocol | None = None)
     return out
 
 
-def etth_eval(model, data, protocol=None) -> dict:
+def etth_eval(model, data, protocol=None, *, control: bool = True) -> dict:
     """Forecasts decoded from ``model``'s predicted latents (the linear read-out fitted after
-    training), beside the channel-independent ridge baseline, on the ETTh protocol."""
+    training), beside the channel-independent ridge baseline, on the ETTh protocol.
+
+    With ``control``, the same architecture at initialisation (same normalisation, read-out
+    fitted the same way on the same 90% of the training split) is scored too, under
+    ``baselines.random_init``: what the read-out gets from features nobody trained, so a
+    gain from pretraining can be told from one of the architecture or the read-out.
+    """
+    from monde.data.sensor_windows import split_runs
     from monde.evals.etth import ChannelRidge, ETTProtocol, etth_report
-    from monde.jepa.sensor_forecast import forecast_batch
+    from monde.jepa.sensor_forecast import fit_decoder, forecast_batch
+    from monde.jepa.sensor_model import SensorJEPA
+    from monde.jepa.sensor_world_model import SensorWorldModel
 
     protocol = protocol or ETTProtocol()
     ctx = model.config.window - model.config.future_patches * model.config.patch
@@ -106,12 +115,26 @@ def etth_eval(model, data, protocol=None) -> dict:
         raise ValueError(f"the model's context ({ctx} rows) must be the protocol's look-back "
                          f"({protocol.lookback})")
 
-    def forecast(x, h):
-        with _bf16():
-            return forecast_batch(model, x, h)
+    def scorer(wm):
+        def forecast(x, h):
+            with _bf16():
+                return forecast_batch(wm, x, h)
+        return forecast
 
-    mine = etth_report(forecast, data, protocol)
+    mine = etth_report(scorer(model), data, protocol)
     ridge = ChannelRidge().fit(data.train, protocol.lookback, protocol.horizons)
-    base = etth_report(ridge, data, protocol)
-    return {"protocol": mine.pop("protocol"), "monde": mine,
-            "baselines": {"channel_ridge": {k: v for k, v in base.items() if k != "protocol"}}}
+    base = {"channel_ridge": etth_report(ridge, data, protocol)}
+    if control:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            net = SensorJEPA(model.net.cfg)
+        for name in ("mean", "std", "action_mean", "action_std"):
+            getattr(net, name).copy_(getattr(model.net, name))
+        twin = SensorWorldModel(net, model.meta)
+        train = data.train.astype(np.float32)
+        runs, _ = split_runs([slice(0, len(train))], 0.1)
+        fit = fit_decoder(twin, train, None, runs)  # as the recipe fits it (fp32)
+        base["random_init"] = {**etth_report(scorer(twin), data, protocol), "readout": fit}
+    for b in base.values():
+        b.pop("protocol")
+    return {"protocol": mine.pop("protocol"), "monde": mine, "baselines": base}

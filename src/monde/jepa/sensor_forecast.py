@@ -7,7 +7,7 @@ context and the ``k`` future patches are left missing (NaN: the tokenizer masks 
 encoded context latents and predicted future latents — reads out the next ``H`` readings
 (``SensorModelConfig.forecast_horizon``, any length: the probe is fitted on the data's own
 future rows, not limited to the window), relative to each channel's level over the last
-patch. It is fitted once after training, its ridge strength chosen on the latest tenth of
+patch (or, with ``instance_norm``, in units of the context's own mean and spread). It is fitted once after training, its ridge strength chosen on the latest tenth of
 the fitting windows. Horizons beyond ``H`` roll forward: the forecast is appended to the
 history and the step repeats.
 
@@ -40,18 +40,22 @@ def _predict_future(net, x: torch.Tensor, a: torch.Tensor | None, k: int) -> tor
     return pred.reshape(x.shape[0], net.groups, k, -1)
 
 
-def _anchor(net, ctx: torch.Tensor) -> torch.Tensor:
-    """``[B, C, 1]`` z-scored mean of every channel over the context's last patch (0 if missing).
+def _reference(net, ctx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(offset, scale)``, each ``[B, C, 1]``, in z-score units: the read-out predicts
+    ``(future − offset) / scale`` for context readings ``ctx [B, C, context]``.
 
-    The read-out predicts the future *relative to it* (as NLinear does with the last reading):
-    a plant or a grid that settles at a level it never held in training is still forecast from
-    where it is now. A patch mean rather than the last reading, whose noise would go straight
-    into every forecast step.
+    With ``instance_norm`` they are the context's own mean and standard deviation (what the
+    encoder divided out). Otherwise the offset is every channel's mean over the context's last
+    patch (0 if missing) and the scale 1, as NLinear does with the last reading: a plant or a
+    grid that settles at a level it never held in training is still forecast from where it is
+    now. A patch mean rather than the last reading, whose noise would go into every step.
     """
+    if net.cfg.instance_norm:
+        return net.window_stats(net.normalize(ctx))
     z = net.normalize(ctx[:, :, -net.cfg.patch:])
     obs = torch.isfinite(z)
     total = torch.where(obs, z, torch.zeros((), dtype=z.dtype)).sum(-1, keepdim=True)
-    return total / obs.sum(-1, keepdim=True).clamp_min(1)
+    return total / obs.sum(-1, keepdim=True).clamp_min(1), torch.ones_like(total)
 
 
 def horizon_of(cfg) -> int:
@@ -68,13 +72,14 @@ def context_of(cfg) -> int:
 def _features(net, ctx: torch.Tensor, a: torch.Tensor | None) -> torch.Tensor:
     """Read-out features ``[B, G, P·D + S + 1]`` of context readings ``ctx [B, C, ctx_len]``:
     every group's encoded context latents, its predicted future latents, its channels' last
-    readings relative to the anchor (so the probe can weigh the newest reading), a bias."""
+    readings relative to the reference (so the probe can weigh the newest reading), a bias."""
     cfg, k = net.cfg, net.cfg.future_patches
     b, c, _ = ctx.shape
     x = torch.cat([ctx, ctx.new_full((b, c, k * cfg.patch), float("nan"))], -1)
     fut = _predict_future(net, x, a, k)                                     # [B, G, k, D]
     h = net.encode_target(x).reshape(b, net.groups, cfg.patches, -1)[:, :, :-k]
-    last = torch.nan_to_num(net.normalize(ctx[:, :, -1:])) - _anchor(net, ctx)
+    off, scale = _reference(net, ctx)
+    last = torch.nan_to_num((net.normalize(ctx[:, :, -1:]) - off) / scale)
     f = torch.cat([h.flatten(2), fut.flatten(2), _grouped(net, last)], -1).double()
     return torch.cat([f, torch.ones_like(f[..., :1])], -1)
 
@@ -94,7 +99,7 @@ def _ungrouped(net, y: torch.Tensor, horizon: int) -> torch.Tensor:
 
 
 def fit_decoder(wm, values: np.ndarray, actions: np.ndarray | None, runs: list[slice],
-                max_windows: int = 4096, seed: int = 0) -> dict:
+                max_windows: int = 16384, seed: int = 0) -> dict:
     """Fit the forecast read-out on a (training) history; returns what it chose and its error.
 
     Windows are drawn from every run where the context and the next ``H`` rows exist; the
@@ -119,7 +124,8 @@ def fit_decoder(wm, values: np.ndarray, actions: np.ndarray | None, runs: list[s
         x, a = w["x"], w.get("actions")
         ctx = x[:, :, :ctx_len]
         f = _features(net, ctx, None if a is None else a[:, :cfg.window])      # [B, G, F]
-        y = net.normalize(x[:, :, ctx_len:ctx_len + hz]) - _anchor(net, ctx)
+        off, scale = _reference(net, ctx)
+        y = (net.normalize(x[:, :, ctx_len:ctx_len + hz]) - off) / scale
         y = _grouped(net, torch.nan_to_num(y)).double()                          # [B, G, S·H]
         for j, (fj, yj) in enumerate(zip(f, y)):
             if i + j >= cut:
@@ -135,8 +141,10 @@ def fit_decoder(wm, values: np.ndarray, actions: np.ndarray | None, runs: list[s
     eye = torch.eye(xtx.shape[-1], dtype=xtx.dtype)
     eye[-1, -1] = 0  # the bias is not shrunk
     best = None
-    for lam in (1e-4, 1e-3, 1e-2, 1e-1, 1.0):
-        w = torch.linalg.solve(xtx + lam * scale * eye, xty)
+    for lam in (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0):
+        # Cholesky: the system is symmetric positive definite, and batched LU solves with
+        # hundreds of right-hand sides stall in some MKL builds (torch 2.13 CPU, 7×1730²).
+        w = torch.cholesky_solve(xty, torch.linalg.cholesky(xtx + lam * scale * eye))
         err = float(((fh @ w - yh) ** 2).mean())  # [G, n, F] @ [G, F, O]: per group
         if best is None or err < best[0]:
             best = (err, lam, w)
@@ -202,7 +210,8 @@ def forecast_batch(wm, histories: np.ndarray, horizon: int,
                 a = np.concatenate([a, np.repeat(a[:, -1:], cfg.window - a.shape[1], 1)], 1)
             a = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(dev)
         y = torch.einsum("bgf,gfo->bgo", _features(net, ctx, a), net.decoder.double())
-        z = _ungrouped(net, y.float(), hz) + _anchor(net, ctx)                  # [B, C, H]
+        off, scale = _reference(net, ctx)
+        z = _ungrouped(net, y.float(), hz) * scale + off                         # [B, C, H]
         pred = (z * net.std[:, None] + net.mean[:, None]).transpose(1, 2).cpu().numpy()
         out.append(pred)
         hist = np.concatenate([hist, pred], 1)

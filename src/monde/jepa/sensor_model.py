@@ -90,6 +90,13 @@ class SensorModelConfig:
     aggregate: Literal["max", "mean"] = "max"
     """How group scores combine: the most surprised group (a fault in a few sensors is not
     diluted by hundreds of normal ones), or their mean."""
+    instance_norm: bool = False
+    """Also z-score every window per channel by the mean and standard deviation of its
+    context span (the first ``window − future_patches·patch`` rows, observed readings only),
+    as RevIN / PatchTST do. Latents then describe a window's *shape*, not its level: what a
+    forecaster needs when the series wanders to levels training never saw (ETTh1's test
+    months), and what a fault detector must not have (a level shift is a fault), so it is
+    off by default and on in the ``etth`` recipe."""
     smoothing: float = 0.2
     """Weight of the newest step in a causal exponential moving average of the score
     (1 = no smoothing). Faults persist, noise does not: averaging trades a little delay for
@@ -207,6 +214,33 @@ class SensorJEPA(nn.Module):
         """Raw readings ``[B, C, L]`` → z-scores (NaN stays NaN)."""
         return (x - self.mean[:, None]) / self.std[:, None]
 
+    def window_stats(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reference ``(offset, scale)``, each ``[B, C, 1]``, of z-scored windows ``z [B, C, L]``.
+
+        With ``instance_norm`` the mean and standard deviation of each channel's observed
+        readings in the context span (scale at least 0.01 training standard deviations, so a
+        flat channel does not blow up); without it ``(0, 1)``: the model reads global z-scores.
+        """
+        b, c, _ = z.shape
+        if not self.cfg.instance_norm:
+            return z.new_zeros(b, c, 1), z.new_ones(b, c, 1)
+        span = z[:, :, :self.cfg.window - self.cfg.future_patches * self.cfg.patch]
+        obs = torch.isfinite(span)
+        n = obs.sum(-1, keepdim=True).clamp_min(1)
+        zero = torch.zeros((), dtype=z.dtype, device=z.device)
+        mu = torch.where(obs, span, zero).sum(-1, keepdim=True) / n
+        var = torch.where(obs, (span - mu) ** 2, zero).sum(-1, keepdim=True) / n
+        return mu, var.sqrt().clamp_min(1e-2)
+
+    def model_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw readings ``[B, C, L]`` → what the tokenizer reads: z-scores, per window and
+        channel re-centred and re-scaled when ``instance_norm`` is on (NaN stays NaN)."""
+        z = self.normalize(x)
+        if self.cfg.instance_norm:
+            mu, sd = self.window_stats(z)
+            z = (z - mu) / sd
+        return z
+
     def action_tokens(self, a: torch.Tensor | None) -> torch.Tensor | None:
         """Raw control inputs ``[B, L, A]`` → per-patch ``[B, P, 2·A·patch]`` (values, mask)."""
         if a is None or not self.cfg.actions:
@@ -222,7 +256,7 @@ class SensorJEPA(nn.Module):
 
     def encode(self, x: torch.Tensor, keep_idx: torch.Tensor | None = None):
         """Online encoder on raw readings ``[B, C, L]`` → ``([B, N or K, D], positions [N, 1])``."""
-        tok = self.tokenizer(self.normalize(x))
+        tok = self.tokenizer(self.model_inputs(x))
         v, pos = tok.values, tok.positions
         if keep_idx is not None:
             v, kpos = M.gather_tokens(v, keep_idx), pos[keep_idx]
@@ -234,7 +268,7 @@ class SensorJEPA(nn.Module):
         """Layer-normed target latents ``[B, N, D]`` (EMA encoder, or the online one)."""
         tok_net = self.target["tokenizer"] if self.target is not None else self.tokenizer
         enc = self.target["encoder"] if self.target is not None else self.encoder
-        tok = tok_net(self.normalize(x))
+        tok = tok_net(self.model_inputs(x))
         h = enc(tok.values, tok.positions).float()
         return F.layer_norm(h, h.shape[-1:])
 
