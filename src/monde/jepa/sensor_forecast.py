@@ -51,7 +51,7 @@ def _reference(net, ctx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     now. A patch mean rather than the last reading, whose noise would go into every step.
     """
     if net.cfg.instance_norm:
-        return net.window_stats(net.normalize(ctx))
+        return net.context_stats(net.normalize(ctx))
     z = net.normalize(ctx[:, :, -net.cfg.patch:])
     obs = torch.isfinite(z)
     total = torch.where(obs, z, torch.zeros((), dtype=z.dtype)).sum(-1, keepdim=True)

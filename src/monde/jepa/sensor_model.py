@@ -13,7 +13,8 @@ steps and predicts the hidden tokens' latents from the rest, in latent space:
 Targets are the layer-normed latents of an EMA copy of the encoder (V-JEPA); SIGReg or
 VICReg on the context embeddings are the alternatives. Raw readings enter the model, which
 z-scores them with statistics fitted on the training data and stored as buffers, so a saved
-model carries its own normalisation. Missing readings (NaN) are masked in the tokenizer.
+model carries its own normalisation (``instance_norm`` adds a per-window re-normalisation for
+forecasting series that wander). Missing readings (NaN) are masked in the tokenizer.
 """
 
 from __future__ import annotations
@@ -214,7 +215,7 @@ class SensorJEPA(nn.Module):
         """Raw readings ``[B, C, L]`` → z-scores (NaN stays NaN)."""
         return (x - self.mean[:, None]) / self.std[:, None]
 
-    def window_stats(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def context_stats(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Reference ``(offset, scale)``, each ``[B, C, 1]``, of z-scored windows ``z [B, C, L]``.
 
         With ``instance_norm`` the mean and standard deviation of each channel's observed
@@ -237,7 +238,7 @@ class SensorJEPA(nn.Module):
         channel re-centred and re-scaled when ``instance_norm`` is on (NaN stays NaN)."""
         z = self.normalize(x)
         if self.cfg.instance_norm:
-            mu, sd = self.window_stats(z)
+            mu, sd = self.context_stats(z)
             z = (z - mu) / sd
         return z
 
