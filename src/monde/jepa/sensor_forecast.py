@@ -7,8 +7,9 @@ context and the ``k`` future patches are left missing (NaN: the tokenizer masks 
 encoded context latents and predicted future latents — reads out the next ``H`` readings
 (``SensorModelConfig.forecast_horizon``, any length: the probe is fitted on the data's own
 future rows, not limited to the window), relative to each channel's level over the last
-patch (or, with ``instance_norm``, in units of the context's own mean and spread). It is fitted once after training, its ridge strength chosen on the latest tenth of
-the fitting windows. Horizons beyond ``H`` roll forward: the forecast is appended to the
+patch (or, with ``instance_norm``, in units of the context's own mean and spread). It is
+fitted once after training, its ridge strength chosen on the latest tenth of the fitting
+windows. Horizons beyond ``H`` roll forward: the forecast is appended to the
 history and the step repeats.
 
 Control inputs of the future (``actions``) are what-if moves: the predictor reads them as
