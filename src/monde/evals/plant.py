@@ -128,10 +128,12 @@ def etth_eval(model, data, protocol=None, *, control: bool = True) -> dict:
         with torch.random.fork_rng():
             torch.manual_seed(0)
             net = SensorJEPA(model.net.cfg)
-        for name in ("mean", "std", "action_mean", "action_std"):
-            getattr(net, name).copy_(getattr(model.net, name))
+        src = model.net
+        net.set_normalization(src.mean, src.std, src.action_mean, src.action_std)
         twin = SensorWorldModel(net, model.meta)
         train = data.train.astype(np.float32)
+        # The recipe fits its read-out on the rows it trained on: all but the last
+        # ``data.holdout`` (0.1 by default; a saved model does not record it).
         runs, _ = split_runs([slice(0, len(train))], 0.1)
         fit = fit_decoder(twin, train, None, runs)  # as the recipe fits it (fp32)
         base["random_init"] = {**etth_report(scorer(twin), data, protocol), "readout": fit}

@@ -70,10 +70,12 @@ def context_of(cfg) -> int:
 
 
 @torch.no_grad()
-def _features(net, ctx: torch.Tensor, a: torch.Tensor | None) -> torch.Tensor:
+def _features(net, ctx: torch.Tensor, a: torch.Tensor | None):
     """Read-out features ``[B, G, P·D + S + 1]`` of context readings ``ctx [B, C, ctx_len]``:
     every group's encoded context latents, its predicted future latents, its channels' last
-    readings relative to the reference (so the probe can weigh the newest reading), a bias."""
+    readings relative to the reference (so the probe can weigh the newest reading), a bias.
+    Returned with the reference ``(offset, scale)`` (see ``_reference``) the read-out's
+    targets and forecasts are expressed against."""
     cfg, k = net.cfg, net.cfg.future_patches
     b, c, _ = ctx.shape
     x = torch.cat([ctx, ctx.new_full((b, c, k * cfg.patch), float("nan"))], -1)
@@ -82,7 +84,7 @@ def _features(net, ctx: torch.Tensor, a: torch.Tensor | None) -> torch.Tensor:
     off, scale = _reference(net, ctx)
     last = torch.nan_to_num((net.normalize(ctx[:, :, -1:]) - off) / scale)
     f = torch.cat([h.flatten(2), fut.flatten(2), _grouped(net, last)], -1).double()
-    return torch.cat([f, torch.ones_like(f[..., :1])], -1)
+    return torch.cat([f, torch.ones_like(f[..., :1])], -1), off, scale
 
 
 def _grouped(net, z: torch.Tensor) -> torch.Tensor:
@@ -124,8 +126,7 @@ def fit_decoder(wm, values: np.ndarray, actions: np.ndarray | None, runs: list[s
         w = gather_windows(values, actions, s, span)
         x, a = w["x"], w.get("actions")
         ctx = x[:, :, :ctx_len]
-        f = _features(net, ctx, None if a is None else a[:, :cfg.window])      # [B, G, F]
-        off, scale = _reference(net, ctx)
+        f, off, scale = _features(net, ctx, None if a is None else a[:, :cfg.window])  # [B, G, F]
         y = (net.normalize(x[:, :, ctx_len:ctx_len + hz]) - off) / scale
         y = _grouped(net, torch.nan_to_num(y)).double()                          # [B, G, S·H]
         for j, (fj, yj) in enumerate(zip(f, y)):
@@ -210,8 +211,8 @@ def forecast_batch(wm, histories: np.ndarray, horizon: int,
             if a.shape[1] < cfg.window:  # past the given future: hold the last move
                 a = np.concatenate([a, np.repeat(a[:, -1:], cfg.window - a.shape[1], 1)], 1)
             a = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(dev)
-        y = torch.einsum("bgf,gfo->bgo", _features(net, ctx, a), net.decoder.double())
-        off, scale = _reference(net, ctx)
+        f, off, scale = _features(net, ctx, a)
+        y = torch.einsum("bgf,gfo->bgo", f, net.decoder.double())
         z = _ungrouped(net, y.float(), hz) * scale + off                         # [B, C, H]
         pred = (z * net.std[:, None] + net.mean[:, None]).transpose(1, 2).cpu().numpy()
         out.append(pred)

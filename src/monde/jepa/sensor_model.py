@@ -216,15 +216,10 @@ class SensorJEPA(nn.Module):
         return (x - self.mean[:, None]) / self.std[:, None]
 
     def context_stats(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reference ``(offset, scale)``, each ``[B, C, 1]``, of z-scored windows ``z [B, C, L]``.
-
-        With ``instance_norm`` the mean and standard deviation of each channel's observed
-        readings in the context span (scale at least 0.01 training standard deviations, so a
-        flat channel does not blow up); without it ``(0, 1)``: the model reads global z-scores.
-        """
-        b, c, _ = z.shape
-        if not self.cfg.instance_norm:
-            return z.new_zeros(b, c, 1), z.new_ones(b, c, 1)
+        """``(mean, std)``, each ``[B, C, 1]``, of every channel's observed readings in the
+        context span of z-scored windows ``z [B, C, L]`` (the first ``window −
+        future_patches·patch`` rows): what ``instance_norm`` divides out. The std is at least
+        0.01 training standard deviations, so a flat channel does not blow up."""
         span = z[:, :, :self.cfg.window - self.cfg.future_patches * self.cfg.patch]
         obs = torch.isfinite(span)
         n = obs.sum(-1, keepdim=True).clamp_min(1)
