@@ -88,8 +88,25 @@ def test_torchrun_cli_ddp_and_fsdp(tmp_path, micro_overrides):
              "--out", str(out), *micro_overrides, "train.steps=4",
              f"train.parallel.strategy={strategy}", "--quiet", "--json"],
             capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stderr[-2000:]
+        assert r.returncode == 0, r.stderr[-8000:]  # the ranks' own output, not only the launcher's
         assert r.stdout.count('"recipe"') == 1  # only rank 0 reports
         import monde
 
         assert monde.load(out).encode(torch.rand(1, 4, 3, 32, 32)).shape == (1, 32, 32)
+
+
+def _cli_rank(rank: int, world: int, port: int, argv: list[str]) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                      LOCAL_WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    from monde.cli import main
+
+    assert main(argv) == 0
+    # A group left alive until interpreter shutdown can SIGABRT a rank (gloo's threads release
+    # tensors after the interpreter is gone); the command must leave it before returning.
+    assert not torch.distributed.is_initialized()
+
+
+def test_cli_leaves_the_process_group_before_returning(tmp_path, micro_overrides):
+    argv = ["train", "video-physics-tiny", "--out", str(tmp_path / "run"), *micro_overrides,
+            "train.steps=2", "--quiet"]
+    mp.spawn(_cli_rank, args=(2, _free_port(), argv), nprocs=2)

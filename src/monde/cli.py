@@ -110,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     except MondeError as e:
         print(f"monde: error: {e}", file=sys.stderr)
         return 2
+    finally:
+        # Under torchrun, leave the process group before the interpreter starts shutting down.
+        if "torch.distributed" in sys.modules:
+            from monde.train.parallel import shutdown_distributed
+
+            shutdown_distributed()
 
 
 def _emit(args, human: str, payload: dict) -> None:

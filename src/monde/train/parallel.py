@@ -8,6 +8,7 @@ it is NCCL.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 from typing import Literal
@@ -59,6 +60,11 @@ def init_distributed(cfg: ParallelConfig) -> DistInfo:
         device = torch.device("cpu")
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        # A process that exits with its group alive can abort (SIGABRT) at interpreter
+        # shutdown: gloo's worker threads still hold tensors whose release needs the GIL of
+        # an interpreter being torn down. Seen once in CI as a rank dying after a finished
+        # run. Destroying the group while Python is still whole avoids it.
+        atexit.register(shutdown_distributed)
     if world > 1 and device.type == "cpu":
         # torchrun on one machine gives each process all cores; oversubscribing them slows
         # every process down, so split the cores among the local processes.
@@ -90,6 +96,12 @@ def parallelize(model: nn.Module, cfg: ParallelConfig, info: DistInfo) -> nn.Mod
                 fully_shard(block)
     fully_shard(model)
     return model
+
+
+def shutdown_distributed() -> None:
+    """Destroy the default process group, if there is one (safe to call more than once)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def barrier(info: DistInfo) -> None:
