@@ -89,3 +89,41 @@ def test_out_folder_with_another_run_is_refused(tmp_path, micro_overrides):
 def test_mismatched_world_and_encoder_sizes_are_refused(tmp_path, micro_overrides):
     with pytest.raises(ConfigError, match="model.encoder.frames"):
         run_recipe(_cfg(micro_overrides + ["data.balls.frames=6"]), tmp_path / "r", quiet=True)
+
+
+def test_multi_layer_targets_average_the_last_blocks(micro_overrides):
+    from monde.jepa.model import JEPA
+
+    cfg = _cfg(micro_overrides + ["model.encoder.depth=3", "model.objective.target_layers=2"])
+    torch.manual_seed(0)
+    model = JEPA(cfg.model)
+    for p in model.target_encoder.parameters():   # the EMA copy starts equal: make it differ
+        p.data.add_(0.1 * torch.randn_like(p))
+    x = torch.rand(2, 4, 3, 32, 32)
+    tokens = model.target_encoder.tokenize(x)
+    outs, pos = [], tokens.positions
+    h = tokens.values
+    rotation = model.target_encoder.backbone.blocks[0].attn.rotation(pos, h.dtype)
+    for block in model.target_encoder.backbone.blocks:
+        h = block(h, pos, rotation)
+        outs.append(torch.nn.functional.layer_norm(h, h.shape[-1:]))
+    want = (outs[1] + outs[2]) / 2
+    want = torch.nn.functional.layer_norm(want, want.shape[-1:])
+    torch.testing.assert_close(model.targets(x), want)
+    # One layer: the final (normed) output, layer-normed, as in I-/V-JEPA.
+    model.cfg.objective.target_layers = 1
+    final = model.target_encoder.encode(x)
+    torch.testing.assert_close(model.targets(x), torch.nn.functional.layer_norm(final, final.shape[-1:]))
+    # The online encoder is not the target: the loss trains it toward the averaged targets.
+    model.cfg.objective.target_layers = 2
+    out = model(x)
+    out.loss.backward()
+    assert torch.isfinite(out.loss) and model.encoder.backbone.blocks[0].mlp[0].weight.grad is not None
+
+
+def test_more_target_layers_than_blocks_is_refused(micro_overrides):
+    from monde.jepa.model import JEPA
+
+    cfg = _cfg(micro_overrides + ["model.objective.target_layers=5"])   # depth 1
+    with pytest.raises(ValueError, match="target_layers must be in 1..1"):
+        JEPA(cfg.model)

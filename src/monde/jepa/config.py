@@ -96,6 +96,11 @@ class ObjectiveConfig:
     anti_collapse: Literal["ema", "sigreg", "vicreg"] = "ema"
     """``ema``: target encoder is a momentum copy; ``sigreg``/``vicreg``: the target is the
     online encoder under stop-gradient and a regulariser on context embeddings prevents collapse."""
+    target_layers: int = 1
+    """Targets from the last ``k`` blocks of the target encoder: each block's output
+    layer-normed, averaged, layer-normed again (data2vec's targets). 1 = the final output only
+    (I-/V-JEPA). Lower blocks keep more of the input; averaging them makes the targets harder
+    to collapse onto a few directions."""
     ema_start: float = 0.996
     """EMA momentum at step 0 (rises linearly to ``ema_end``)."""
     ema_end: float = 1.0

@@ -75,6 +75,9 @@ class JEPA(nn.Module):
         out_dim = e.channels * e.patch * e.patch * (e.tubelet if e.modality == "video" else 1)
         if self.pixels and e.modality not in ("video", "image"):
             raise ValueError("objective.target=pixels needs a video or image encoder")
+        if not 1 <= obj.target_layers <= max(e.depth, 1):
+            raise ValueError(f"objective.target_layers must be in 1..{max(e.depth, 1)} (the "
+                             f"encoder's depth), got {obj.target_layers}")
         self.predictor = Predictor(e.dim, cfg.predictor, POS_AXES[e.modality],
                                    out_dim=out_dim if self.pixels else None)
         self.target_encoder: Encoder | None = None
@@ -145,8 +148,13 @@ class JEPA(nn.Module):
         target_net = self.target_encoder if self.target_encoder is not None else self.encoder
         if tokens is None or target_net is not self.encoder:
             tokens = target_net.tokenize(x)
-        h = target_net(_detached(tokens))
-        return F.layer_norm(h.float(), h.shape[-1:])
+        k = self.cfg.objective.target_layers
+        if k <= 1:
+            h = target_net(_detached(tokens))
+            return F.layer_norm(h.float(), h.shape[-1:])
+        layers = target_net.block_outputs(_detached(tokens))[-k:]
+        h = torch.stack([F.layer_norm(o.float(), o.shape[-1:]) for o in layers]).mean(0)
+        return F.layer_norm(h, h.shape[-1:])
 
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:

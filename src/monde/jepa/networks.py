@@ -66,6 +66,10 @@ class Encoder(nn.Module):
             x, pos = gather_tokens(x, keep_idx), pos[keep_idx]  # pos: [B, K, P]
         return self.backbone(x, pos)
 
+    def block_outputs(self, tokens: Tokens) -> list[torch.Tensor]:
+        """Every transformer block's output ``[B, N, D]`` for all tokens (before the final norm)."""
+        return self.backbone.block_outputs(tokens.values, tokens.positions)
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Raw input → ``[B, N, D]`` latents of every token."""
         return self(self.tokenize(x))

@@ -106,14 +106,21 @@ class Transformer(nn.Module):
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """x: ``[B, N, D]``; positions: ``[B, N, P]`` or ``[N, P]``. Returns ``[B, N, D]``."""
-        rotation = None
-        if len(self.blocks):
-            dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(
-                x.device.type) else x.dtype
-            rotation = self.blocks[0].attn.rotation(positions, dtype)
+        return self.norm(self.block_outputs(x, positions)[-1])
+
+    def block_outputs(self, x: torch.Tensor, positions: torch.Tensor) -> list[torch.Tensor]:
+        """Every block's output ``[B, N, D]`` (before the final norm), first block first; the
+        input itself when there are no blocks."""
+        if not len(self.blocks):
+            return [x]
+        dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(
+            x.device.type) else x.dtype
+        rotation = self.blocks[0].attn.rotation(positions, dtype)
+        outs = []
         for block in self.blocks:
             x = block(x, positions, rotation)
-        return self.norm(x)
+            outs.append(x)
+        return outs
 
 
 def _init_weights(m: nn.Module) -> None:
