@@ -36,6 +36,23 @@ def test_eval_tep_reports_model_and_baselines(tmp_path, capsys):
     # The baselines run in the same call and reproduce the data README's figures.
     assert r["baselines"]["pca_spe"]["mean_detection_excl"] == pytest.approx(0.733, abs=0.002)
     assert "DPCA-SPE" in out and (tmp_path / "m" / "eval.json").is_file()
+    # --model scores that model without training: the same figures, and nothing retrained.
+    before = (tmp_path / "m" / "model.safetensors").stat().st_mtime_ns
+    assert main(["eval", "tep", "--data", str(root), "--model", str(tmp_path / "m"), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["monde"]["per_fault"] == r["monde"]["per_fault"]
+    assert (tmp_path / "m" / "model.safetensors").stat().st_mtime_ns == before
+    assert "given with --model" in _human(capsys, ["eval", "tep", "--data", str(root), "--model",
+                                                   str(tmp_path / "m")])
+    # Overrides would configure a training that --model skips: refused, not ignored.
+    assert main(["eval", "tep", "--data", str(root), "--model", str(tmp_path / "m"),
+                 "train.steps=5"]) == 2
+    assert "drop the recipe overrides" in capsys.readouterr().err
+
+
+def _human(capsys, argv) -> str:
+    assert main(argv) == 0
+    return capsys.readouterr().out
 
 
 def test_eval_etth_forecasts_every_horizon(tmp_path, capsys):

@@ -86,6 +86,24 @@ def test_sensor_jepa_learns_and_ema_moves():
     assert any(not torch.equal(a, b) for a, b in zip(before, net.target.parameters()))
 
 
+def test_multi_layer_targets_average_the_last_blocks():
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    cfg = SensorModelConfig(channels=6, groups=3, **{**TINY, "depth": 2}, target_layers=2)
+    net = SensorJEPA(cfg)
+    x = torch.randn(3, 6, cfg.window)
+    tok = net.target["tokenizer"](net.model_inputs(x))
+    blocks = net.target["encoder"].blocks
+    rotation = blocks[0].attn.rotation(tok.positions, torch.float32)
+    h1 = blocks[0](tok.values, tok.positions, rotation)
+    h2 = blocks[1](h1, tok.positions, rotation)
+    want = F.layer_norm((F.layer_norm(h1, (16,)) + F.layer_norm(h2, (16,))) / 2, (16,))
+    torch.testing.assert_close(net.encode_target(x), want)
+    with pytest.raises(ValueError, match="target_layers must be in 1..2"):
+        SensorJEPA(SensorModelConfig(channels=6, groups=3, **{**TINY, "depth": 2}, target_layers=3))
+
+
 def test_window_helpers():
     runs = [slice(0, 10), slice(10, 13), slice(13, 30)]
     s = window_starts(runs, 5, stride=2)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monde.errors import DataError
+from monde.errors import ConfigError, DataError
 
 
 def add_parser(sub) -> None:
@@ -94,8 +94,7 @@ def add_eval_parser(sub) -> None:
     e.add_argument("protocol", choices=["physics", "actions", "fsdd", "machine", "tep", "cmapss",
                                         "etth"])
     e.add_argument("--model", type=Path, default=None,
-                   help="physics/actions/fsdd/machine: evaluate this model folder instead of "
-                        "training one")
+                   help="evaluate this model folder instead of training the protocol's recipe")
     e.add_argument("--baseline", type=Path, default=None,
                    help="physics: also score this model (e.g. the pixel-predicting twin)")
     e.add_argument("--pairs", type=int, default=None,
@@ -117,17 +116,28 @@ def run_eval(args, emit) -> int:
     import monde
     from monde.config import apply_overrides
     from monde.evals.datasets import find_data
+    from monde.jepa.sensor_world_model import SensorWorldModel
     from monde.recipes import get_recipe, run_recipe
 
-    cfg = apply_overrides(get_recipe(args.protocol).build(), args.overrides)
     root = find_data(args.protocol, args.data)
-    cfg.data.path = str(root)
-    out = args.out or Path("runs") / f"eval-{args.protocol}"
-    s = run_recipe(cfg, out, quiet=args.quiet, overwrite=args.overwrite)
-    if s["interrupted"]:
-        print(f"interrupted; rerun the same command to resume from {out}", file=sys.stderr)
-        return 130
+    if args.model is not None:
+        # Score a model trained elsewhere (e.g. `monde train etth ... model.x=y`); nothing trains.
+        if args.overrides or args.out or args.overwrite:
+            raise ConfigError("--model scores an existing model: drop the recipe overrides, "
+                              "--out and --overwrite (they configure the training it skips)")
+        out, s = args.model, {"steps": None, "seconds": None}
+    else:
+        cfg = apply_overrides(get_recipe(args.protocol).build(), args.overrides)
+        cfg.data.path = str(root)
+        out = args.out or Path("runs") / f"eval-{args.protocol}"
+        s = run_recipe(cfg, out, quiet=args.quiet, overwrite=args.overwrite)
+        if s["interrupted"]:
+            print(f"interrupted; rerun the same command to resume from {out}", file=sys.stderr)
+            return 130
     model = monde.load(out)
+    if not isinstance(model, SensorWorldModel):
+        raise ConfigError(f"{out} holds a {type(model).__name__}, not a sensor world model; "
+                          f"`monde eval {args.protocol}` needs one from a sensor recipe")
     t0 = time.perf_counter()
     if args.protocol == "tep":
         from monde.evals.plant import tep_eval
@@ -174,7 +184,8 @@ def run_eval(args, emit) -> int:
     r["seconds"] = round(time.perf_counter() - t0, 1)
     r["train"] = {"steps": s["steps"], "seconds": s["seconds"], "model": str(out)}
     (out / "eval.json").write_text(json.dumps(r, indent=2, default=str))
-    emit(args, human + f"\n  model {out} (trained {s['steps']} steps); full results in {out}/eval.json", r)
+    how = f"trained {s['steps']} steps" if s["steps"] is not None else "given with --model"
+    emit(args, human + f"\n  model {out} ({how}); full results in {out}/eval.json", r)
     return 0
 
 

@@ -150,11 +150,8 @@ class JEPA(nn.Module):
             tokens = target_net.tokenize(x)
         k = self.cfg.objective.target_layers
         if k <= 1:
-            h = target_net(_detached(tokens))
-            return F.layer_norm(h.float(), h.shape[-1:])
-        layers = target_net.block_outputs(_detached(tokens))[-k:]
-        h = torch.stack([F.layer_norm(o.float(), o.shape[-1:]) for o in layers]).mean(0)
-        return F.layer_norm(h, h.shape[-1:])
+            return latent_targets([target_net(_detached(tokens))])
+        return latent_targets(target_net.block_outputs(_detached(tokens))[-k:])
 
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:
@@ -167,6 +164,21 @@ class JEPA(nn.Module):
     def inference_encoder(self) -> Encoder:
         """The encoder users keep: the EMA target when there is one (smoother), else the online one."""
         return self.target_encoder if self.target_encoder is not None else self.encoder
+
+
+def latent_targets(outputs: list[torch.Tensor]) -> torch.Tensor:
+    """Regression targets ``[B, N, D]`` from target-encoder outputs (each ``[B, N, D]``).
+
+    One output (the encoder's final, normed one) is layer-normed, as in I-/V-JEPA. Several
+    (the last blocks' outputs, before the final norm) are each layer-normed, averaged and
+    layer-normed again, as in data2vec: per-layer norms keep one layer's scale from
+    dominating the average.
+    """
+    if len(outputs) == 1:
+        h = outputs[0].float()
+        return F.layer_norm(h, h.shape[-1:])
+    h = torch.stack([F.layer_norm(o.float(), o.shape[-1:]) for o in outputs]).mean(0)
+    return F.layer_norm(h, h.shape[-1:])
 
 
 def _detached(tokens: Tokens) -> Tokens:

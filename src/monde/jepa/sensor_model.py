@@ -29,7 +29,7 @@ from torch import nn
 
 from monde.jepa import masks as M
 from monde.jepa.ema import ema_update, momentum_schedule
-from monde.jepa.model import LossOutput
+from monde.jepa.model import LossOutput, latent_targets
 from monde.jepa.plant_masks import ChannelBlocks, FutureSteps, WeightedMasks
 from monde.jepa.regularizers import SIGReg, VICReg
 from monde.nn import PlantTokenizer, Transformer
@@ -83,6 +83,10 @@ class SensorModelConfig:
     """EMA momentum at step 0 (rises linearly to ``ema_end``)."""
     ema_end: float = 1.0
     """EMA momentum at the last step."""
+    target_layers: int = 1
+    """Targets (and the latents surprise and forecasts read) from the last ``k`` encoder
+    blocks, each layer-normed, averaged, layer-normed again (data2vec's targets; see
+    ``ObjectiveConfig.target_layers``). 1 = the final output only."""
     reg_weight: float = 0.05
     """Weight of SIGReg/VICReg (ignored for ``ema``)."""
     surprise: Literal["both", "prediction", "novelty"] = "prediction"
@@ -165,6 +169,9 @@ class SensorJEPA(nn.Module):
         if cfg.window % cfg.patch or cfg.patches < 2:
             raise ValueError(f"window={cfg.window} must be a multiple of patch={cfg.patch} "
                              "with at least 2 patches")
+        if not 1 <= cfg.target_layers <= max(cfg.depth, 1):
+            raise ValueError(f"target_layers must be in 1..{max(cfg.depth, 1)} (the encoder's "
+                             f"depth), got {cfg.target_layers}")
         self.cfg = cfg
         self.tokenizer = PlantTokenizer(cfg.channels, min(cfg.groups, cfg.channels), cfg.dim,
                                         cfg.patch)
@@ -265,8 +272,10 @@ class SensorJEPA(nn.Module):
         tok_net = self.target["tokenizer"] if self.target is not None else self.tokenizer
         enc = self.target["encoder"] if self.target is not None else self.encoder
         tok = tok_net(self.model_inputs(x))
-        h = enc(tok.values, tok.positions).float()
-        return F.layer_norm(h, h.shape[-1:])
+        k = self.cfg.target_layers
+        if k <= 1:
+            return latent_targets([enc(tok.values, tok.positions)])
+        return latent_targets(enc.block_outputs(tok.values, tok.positions)[-k:])
 
     def predict(self, x: torch.Tensor, ctx_idx: torch.Tensor, tgt_idx: torch.Tensor,
                 actions: torch.Tensor | None = None) -> torch.Tensor:
