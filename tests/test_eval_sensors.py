@@ -79,3 +79,18 @@ def test_eval_cmapss_probes_latents_beside_window_statistics(tmp_path, capsys):
         assert set(v["fractions"]) == {"1.0", "0.1"} and v["fractions"]["1.0"]["rmse"] > 0
     assert r["baselines"]["window_stats_ridge"]["fractions"]["1.0"]["rmse"] == pytest.approx(
         16.89, abs=0.05)
+
+
+def test_a_model_that_does_not_fit_the_protocol_is_refused():
+    """Before any data is read: a clear ConfigError (the CLI prints it), not a traceback."""
+    from monde.errors import ConfigError
+    from monde.evals.plant import cmapss_eval, etth_eval
+    from monde.jepa.sensor_model import SensorJEPA, SensorModelConfig
+    from monde.jepa.sensor_world_model import SensorWorldModel
+
+    model = SensorWorldModel(SensorJEPA(SensorModelConfig(channels=7, window=32, patch=4,
+                                                          dim=16, depth=1, heads=2)))
+    with pytest.raises(ConfigError, match=r"window \(32\) must be the protocol's \(30\)"):
+        cmapss_eval(model, data=None)
+    with pytest.raises(ConfigError, match=r"context \(24 rows\) must be the protocol's look-back"):
+        etth_eval(model, data=None)

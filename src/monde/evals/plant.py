@@ -8,6 +8,7 @@ import time
 import numpy as np
 import torch
 
+from monde.errors import ConfigError
 from monde.evals.cmapss import (
     CMAPSSData,
     CMAPSSProtocol,
@@ -80,7 +81,7 @@ def cmapss_eval(model, data: CMAPSSData, protocol: CMAPSSProtocol | None = None)
     beside the same regressors on window statistics, at every label fraction."""
     protocol = protocol or CMAPSSProtocol()
     if model.config.window != protocol.window:
-        raise ValueError(f"the model's window ({model.config.window}) must be the protocol's "
+        raise ConfigError(f"the model's window ({model.config.window}) must be the protocol's "
                          f"({protocol.window})")
     chans = varying_sensors(data)
     out = {"protocol": None, "monde": {}, "baselines": {}}
@@ -112,7 +113,7 @@ def etth_eval(model, data, protocol=None, *, control: bool = True) -> dict:
     protocol = protocol or ETTProtocol()
     ctx = model.config.window - model.config.future_patches * model.config.patch
     if ctx != protocol.lookback:
-        raise ValueError(f"the model's context ({ctx} rows) must be the protocol's look-back "
+        raise ConfigError(f"the model's context ({ctx} rows) must be the protocol's look-back "
                          f"({protocol.lookback})")
 
     def scorer(wm):
