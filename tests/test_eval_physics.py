@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 
 from monde.cli import main
+from monde.errors import ConfigError
 from monde.evals.physics import PhysicsProtocol, auroc, physics_eval, report
 
-TINY = ["train.steps=2", "train.batch_size=2", "model.encoder.dim=24", "model.encoder.depth=1",
-        "model.encoder.heads=2", "model.predictor.dim=12", "model.predictor.depth=1",
-        "model.predictor.heads=2", "train.checkpoint_every=2"]
+TINY = ["train.steps=2", "train.batch_size=2", "model.widths=[8,8,8]", "model.map_channels=4",
+        "model.predictor_hidden=8", "model.predictor_layers=2", "train.checkpoint_every=2"]
+TINY_VIT = ["train.steps=2", "train.batch_size=2", "model.encoder.dim=24",
+            "model.encoder.depth=1", "model.encoder.heads=2", "model.predictor.dim=12",
+            "model.predictor.depth=1", "model.predictor.heads=2", "train.checkpoint_every=2"]
 
 
 def test_auroc_matches_pair_counting():
@@ -85,7 +88,7 @@ def test_cli_eval_physics_and_surprise(tiny_models, tmp_path, capsys):
     short = tmp_path / "short.mp4"
     write_video(short, clip[:4], fps=15)
     assert main(["surprise", str(short), "--model", str(model)]) == 2
-    assert "at least 8 frames" in capsys.readouterr().err
+    assert "at least 9" in capsys.readouterr().err
     assert main(["surprise", str(tmp_path / "missing.mp4"), "--model", str(model)]) == 2
     bad = tmp_path / "corrupt.mp4"
     bad.write_bytes(b"\x00\x01 not a video" * 50)
@@ -96,6 +99,31 @@ def test_cli_eval_physics_and_surprise(tiny_models, tmp_path, capsys):
     write_video(big, np.repeat(np.repeat(clip, 2, axis=2), 2, axis=3), fps=15)
     assert main(["surprise", str(big), "--model", str(model), "--plot", str(png), "--json"]) == 0
     assert "resized from 128x128" in capsys.readouterr().out
+
+
+def test_physics_eval_scores_the_windowed_vit_models_too(tmp_path):
+    """Protocol v3 leaves context and stride to each model: the ViT recipe still scores."""
+    import monde
+
+    dirs = []
+    for recipe in ("intphys-vit-tiny", "intphys-vit-pixels-tiny"):
+        dirs.append(tmp_path / recipe)
+        assert main(["train", recipe, "--out", str(dirs[-1]), "--quiet", *TINY_VIT]) == 0
+    model, base = (monde.load(p) for p in dirs)
+    r = physics_eval(model, PhysicsProtocol(pairs=2), base)
+    assert r["model"]["target"] == "latent" and r["baseline"]["target"] == "pixels"
+    assert r["protocol"]["version"] == 3 and r["protocol"]["settings"]["context"] is None
+    with pytest.raises(ConfigError, match="same frames"):
+        physics_eval(model, PhysicsProtocol(pairs=1), _other_size_model(tmp_path))
+
+
+def _other_size_model(tmp_path):
+    import monde
+
+    out = tmp_path / "small"
+    assert main(["train", "intphys-tiny", "--out", str(out), "--quiet", *TINY,
+                 "model.size=32", "data.balls.size=32"]) == 0
+    return monde.load(out)
 
 
 def test_surprise_refuses_a_sensor_model(tmp_path, capsys):

@@ -18,7 +18,7 @@ def run_surprise(args, emit) -> int:
     model = monde.load(args.model)
     enc = getattr(getattr(model, "config", None), "encoder", None)
     if enc is None or enc.modality != "audio":
-        what = enc.modality if enc is not None else "sensors"
+        what = enc.modality if enc is not None else getattr(model, "modality", "sensors")
         raise ConfigError(f"{args.model} is a {what} model; a sound file needs an audio model "
                           "(monde train audio-tiny, or monde train audio --data DIR)")
     if not args.input.is_file():
@@ -27,7 +27,7 @@ def run_surprise(args, emit) -> int:
     notes = [f"resampled from {info.rate} Hz to the model's {enc.sample_rate} Hz"] \
         if info.rate != enc.sample_rate else []
     t0 = time.perf_counter()
-    r = model.surprise(str(args.input), stride=args.stride, tokens=args.tokens)
+    r = model.surprise(str(args.input), stride=args.stride, tokens=args.tokens or "mean")
     seconds = time.perf_counter() - t0
     at, peak = r.peak
     plot = args.plot or Path(f"{args.input.stem}_surprise.png")

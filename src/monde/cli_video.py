@@ -25,8 +25,9 @@ def add_surprise_parser(sub) -> None:
                         "window) between windows")
     s.add_argument("--aggregate", choices=["max", "mean"], default="max",
                    help="how the windows forecasting a frame combine")
-    s.add_argument("--tokens", choices=["mean", "max"], default="mean",
-                   help="how a frame's spatial tokens combine (max: one small object)")
+    s.add_argument("--tokens", choices=["mean", "max"], default=None,
+                   help="how a frame's spatial tokens combine (max: one small object; default: "
+                        "the model's own, mean for a windowed model, max for a frame-causal one)")
     s.add_argument("--plot", type=Path, default=None,
                    help="PNG of the curve (default: INPUT_STEM_surprise.png here)")
     s.add_argument("--csv", type=Path, default=None, help="write per-frame scores to this CSV")
@@ -48,28 +49,30 @@ def run_surprise(args, emit) -> int:
     from monde.viz import plot_video_surprise
 
     model = monde.load(args.model)
-    if not hasattr(model, "config") or getattr(model.config, "encoder", None) is None:
+    modality = getattr(model, "modality", None)
+    if modality not in ("video", "audio"):
         raise ConfigError(f"{args.model} is not a video model; for a plant's sensors use "
                           "`monde sensors score DATA --model DIR`")
-    enc = model.config.encoder
-    if enc.modality != "video":
-        raise ConfigError(f"{args.model} encodes {enc.modality}, not video")
+    if modality != "video":
+        raise ConfigError(f"{args.model} encodes {modality}, not video")
     if not args.input.is_file():
         raise DataError(f"{args.input}: no such file")
     info = video_info(args.input)
     notes = []
-    if (info.height, info.width) != (enc.height, enc.width):
+    _, height, width = model.frame_shape
+    if (info.height, info.width) != (height, width):
         notes.append(f"resized from {info.width}x{info.height} to the model's "
-                     f"{enc.width}x{enc.height}")
+                     f"{width}x{height}")
     t0 = time.perf_counter()
+    given = {"tokens": args.tokens} if args.tokens else {}
     r = model.surprise(str(args.input), context=args.context, stride=args.stride,
-                       aggregate=args.aggregate, tokens=args.tokens)
+                       aggregate=args.aggregate, **given)
     seconds = time.perf_counter() - t0
     frame, peak = r.peak
     fps = info.fps
     at = f"frame {frame}" + (f" ({frame / fps:.2f} s)" if fps > 0 else "")
     plot = args.plot or Path(f"{args.input.stem}_surprise.png")
-    thumbs, where = _thumbnails(args.input, len(r.scores), (enc.height, enc.width))
+    thumbs, where = _thumbnails(args.input, len(r.scores), (height, width))
     plot_video_surprise(r.scores, thumbs, where, plot, fps=fps,
                         title=f"{args.input.name}: surprise under {args.model}")
     if args.csv:

@@ -30,22 +30,25 @@ class PhysicsProtocol:
     """Matched pairs per principle, their seeds, and how a clip's surprise is computed."""
 
     name: str = "intphys-balls"
-    version: int = 2
-    """v2: a tied pair counts half in ``pairwise`` (v1 counted it as a miss)."""
+    version: int = 3
+    """v2: a tied pair counts half in ``pairwise`` (v1 counted it as a miss). v3: context and
+    stride default to each model's own (a windowed ViT model: half its window and one
+    tubelet, v2's 4 and 2 for ``intphys-vit-tiny``; a frame-causal model forecasts every frame
+    from its fixed context), and ``tokens`` likewise."""
     pairs: int = 100
     """Pairs per principle."""
     seed: int = 20261129
     """Seed of the test pairs (training never sees clips from this stream)."""
     frames: int = 24
     """Frames per test clip."""
-    context: int = 4
-    """Frames of context per surprise window."""
-    stride: int = 2
-    """Frames between surprise windows."""
+    context: int | None = None
+    """Frames of context per surprise window (None: the model's own)."""
+    stride: int | None = None
+    """Frames between surprise windows (None: the model's own; a frame-causal model has none)."""
     aggregate: str = "max"
     """How the windows forecasting a frame combine."""
     tokens: str = "max"
-    """How a forecast time step's spatial tokens combine."""
+    """How a forecast time step's spatial tokens combine (one small object: ``max``)."""
     threshold_quantile: float = 0.9
     """Alarm threshold: this quantile of surprise over all possible clips."""
 
@@ -107,25 +110,29 @@ def report(scores: dict[str, tuple], protocol: PhysicsProtocol) -> dict:
             "worst": {"principle": worst, "pairwise": out[worst]["pairwise"]}}
 
 
+def _video_shape(model) -> tuple[int, int, int]:
+    """``(channels, height, width)`` of a video model; ConfigError for anything else."""
+    shape = getattr(model, "frame_shape", None) if getattr(model, "modality", None) == "video" \
+        else None
+    if shape is None or shape[0] != 3 or shape[1] != shape[2]:
+        raise ConfigError("monde eval physics needs a video model of square RGB frames "
+                          "(monde train intphys-tiny)")
+    return shape
+
+
 def physics_eval(model, protocol: PhysicsProtocol | None = None, baseline=None) -> dict:
     """Run the protocol on ``model`` (and on ``baseline``, e.g. the pixel-predicting twin)."""
     protocol = protocol or PhysicsProtocol()
-    enc = model.config.encoder
-    if enc.modality != "video" or enc.height != enc.width:
-        raise ConfigError("monde eval physics needs a video model with square frames "
-                          "(monde train intphys-tiny)")
+    shape = _video_shape(model)
     t0 = time.perf_counter()
-    pairs = protocol_pairs(protocol, enc.height)
+    pairs = protocol_pairs(protocol, shape[1])
     result = {"protocol": protocol_record(protocol),
-              "model": {"recipe": model.meta.get("recipe"),
-                        "target": model.config.objective.target,
+              "model": {"recipe": model.meta.get("recipe"), "target": model.target,
                         **report(score_pairs(model, pairs, protocol), protocol)}}
     if baseline is not None:
-        b_enc = baseline.config.encoder
-        if (b_enc.frames, b_enc.height) != (enc.frames, enc.height):
-            raise ConfigError("the baseline must see the same clips as the model (frames and size)")
-        result["baseline"] = {"recipe": baseline.meta.get("recipe"),
-                              "target": baseline.config.objective.target,
+        if _video_shape(baseline) != shape:
+            raise ConfigError("the baseline must see the same frames as the model (size)")
+        result["baseline"] = {"recipe": baseline.meta.get("recipe"), "target": baseline.target,
                               **report(score_pairs(baseline, pairs, protocol), protocol)}
     result["seconds"] = round(time.perf_counter() - t0, 1)
     return result

@@ -30,6 +30,27 @@ class WorldModel:
     def encoder(self):
         return self.jepa.inference_encoder()
 
+    @property
+    def modality(self) -> str:
+        """``video`` or ``audio``."""
+        return self.config.encoder.modality
+
+    @property
+    def target(self) -> str:
+        """What the predictor regresses: ``latent`` (JEPA) or ``pixels`` (generative baseline)."""
+        return self.config.objective.target
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        """``(channels, height, width)`` of a video model's frames."""
+        e = self.config.encoder
+        return e.channels, e.height, e.width
+
+    @property
+    def min_frames(self) -> int:
+        """Shortest video that gets a surprise score: one window."""
+        return self.config.encoder.frames
+
     def _prepare(self, obs) -> torch.Tensor:
         """Accept ``[T, C, H, W]`` or ``[B, T, C, H, W]`` video, uint8 (0–255) or float (0–1)."""
         enc = self.config.encoder
@@ -185,6 +206,8 @@ def load(path: str | Path, device: str = "cpu") -> WorldModel:
         return _load_action_model(path, weights, config["config"]["model"], meta).to(device)
     if kind == "sensors":
         return _load_sensor_model(path, weights, config["config"]["model"], meta).to(device)
+    if kind == "video-causal":
+        return _load_causal_video_model(path, weights, config["config"]["model"], meta).to(device)
     cfg = from_dict(ModelConfig, config["config"]["model"], where="model")
     jepa = JEPA(cfg)
     _load_weights(jepa, weights, path)
@@ -198,6 +221,15 @@ def _load_action_model(path, weights: dict, model_cfg: dict, meta: dict):
     net = ActionJEPA(from_dict(ActionModelConfig, model_cfg, where="model"))
     _load_weights(net, weights, path)
     return ActionWorldModel(net, meta)
+
+
+def _load_causal_video_model(path, weights: dict, model_cfg: dict, meta: dict):
+    from monde.jepa.causal_video import CausalVideoConfig, CausalVideoJEPA
+    from monde.jepa.causal_video_world_model import CausalVideoWorldModel
+
+    net = CausalVideoJEPA(from_dict(CausalVideoConfig, model_cfg, where="model"))
+    _load_weights(net, weights, path)
+    return CausalVideoWorldModel(net, meta)
 
 
 def _load_sensor_model(path, weights: dict, model_cfg: dict, meta: dict):

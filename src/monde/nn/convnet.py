@@ -128,3 +128,63 @@ def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 2) -> nn.Sequentia
         d = hidden
     mods.append(nn.Linear(d, out_dim))
     return nn.Sequential(*mods)
+
+
+class HistoryConvPredictor(nn.Module):
+    """Next feature map from the ``history`` maps before it: a stack of 3×3 convolutions.
+
+    Input ``[N, K, C, h, w]`` (oldest first); the K maps are stacked as channels next to two
+    coordinate channels, and the output is added to the newest map (residual). Several past
+    maps let the network read velocity (2) and acceleration (3) as differences, and remember
+    an object for a few frames after it went behind something. Every other hidden layer is
+    dilated by 2, which widens the receptive field (≈ 13 cells with 5 layers) so that a
+    fast object's next position is in reach at no extra cost.
+    """
+
+    def __init__(self, channels: int, side: int, history: int, hidden: int = 64,
+                 layers: int = 5):
+        super().__init__()
+        if layers < 2:
+            raise ValueError(f"HistoryConvPredictor needs at least 2 layers, got {layers}")
+        self.channels, self.side, self.history = channels, side, history
+        coords = cell_centres(side)
+        yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+        self.register_buffer("coords", torch.stack([xx, yy]), persistent=False)
+        mods: list[nn.Module] = [nn.Conv2d(channels * history + 2, hidden, 3, padding=1)]
+        for i in range(layers - 2):
+            d = 1 + i % 2
+            mods += [nn.GELU(), nn.Conv2d(hidden, hidden, 3, padding=d, dilation=d)]
+        mods += [nn.GELU(), nn.Conv2d(hidden, channels, 3, padding=1)]
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, hist: torch.Tensor) -> torch.Tensor:
+        """``hist [N, K, C, h, w]`` → the next map ``[N, C, h, w]``."""
+        n = hist.shape[0]
+        want = (self.history, self.channels, self.side, self.side)
+        if tuple(hist.shape[1:]) != want:
+            raise ValueError(f"expected history maps [N, {', '.join(map(str, want))}], got "
+                             f"{tuple(hist.shape)}")
+        x = torch.cat([hist.flatten(1, 2), self.coords.to(hist.dtype).expand(n, -1, -1, -1)], 1)
+        return hist[:, -1] + self.net(x)
+
+
+class ConvDecoder(nn.Module):
+    """Feature map ``[N, C, h, w]`` → image ``[N, out_channels, H, W]`` in (0, 1).
+
+    The mirror of :class:`ConvEncoder`: one stride-2 transposed convolution per entry of
+    ``widths`` (reversed), each doubling the resolution. It exists for the pixel-predicting
+    baseline of a JEPA, which must share everything but its target with the latent model.
+    """
+
+    def __init__(self, channels: int, out_channels: int, widths: tuple[int, ...]):
+        super().__init__()
+        mods: list[nn.Module] = []
+        prev = channels
+        for w in reversed(widths):
+            mods += [nn.ConvTranspose2d(prev, w, 4, stride=2, padding=1), nn.GELU()]
+            prev = w
+        mods.append(nn.Conv2d(prev, out_channels, 3, padding=1))
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(maps))

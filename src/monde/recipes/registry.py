@@ -17,8 +17,9 @@ from monde.errors import ConfigError
 from monde.recipes import action_worlds as tr
 from monde.recipes import audio as au
 from monde.recipes import sensors as sn
+from monde.recipes import video_causal as vc
 from monde.recipes import video_physics as vp
-from monde.recipes.video_data import BallsSource, FolderSource, ManipulationSource
+from monde.recipes.video_data import video_source
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,18 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            vp.video_physics),
     Recipe("video", "video JEPA on your own files: monde train video --data DIR",
            _user_video),
-    Recipe("intphys-tiny", "intuitive-physics video JEPA on possible clips only, CPU "
-           "(monde eval physics)", vp.intphys_tiny),
+    Recipe("video-causal", "frame-causal video JEPA on your own files, for surprise: "
+           "monde train video-causal --data DIR", vc.video_causal),
+    Recipe("intphys-tiny", "intuitive physics: frame-causal video JEPA on possible clips only, "
+           "CPU ~11 min (monde eval physics)", vc.intphys_tiny),
     Recipe("intphys-pixels-tiny", "the pixel-predicting baseline of intphys-tiny (same "
-           "networks and budget)", vp.intphys_pixels_tiny),
-    Recipe("intphys", "intuitive-physics video JEPA sized for a GPU", vp.intphys),
+           "networks and budget)", vc.intphys_pixels_tiny),
+    Recipe("intphys", "intphys-tiny sized for a GPU", vc.intphys),
+    Recipe("intphys-vit-tiny", "intuitive physics with the masked ViT video JEPA (tubes + "
+           "causal masks), CPU", vp.intphys_tiny),
+    Recipe("intphys-vit-pixels-tiny", "the pixel-predicting baseline of intphys-vit-tiny",
+           vp.intphys_pixels_tiny),
+    Recipe("intphys-vit", "intphys-vit-tiny sized for a GPU", vp.intphys),
     Recipe("actions-tiny", "video JEPA of an agent acting on objects, CPU (monde eval actions)",
            vp.actions_tiny),
     Recipe("audio-tiny", "audio JEPA of the built-in machine sounds (normal only), CPU minutes "
@@ -165,6 +173,8 @@ def run_recipe(cfg: vp.VideoRunConfig, out: Path, *, quiet: bool = False,
         return sn.run(cfg, out, quiet=quiet, overwrite=overwrite)
     if isinstance(cfg, au.AudioRunConfig):
         return au.run(cfg, out, quiet=quiet, overwrite=overwrite)
+    if isinstance(cfg, vc.CausalVideoRunConfig):
+        return vc.run(cfg, out, quiet=quiet, overwrite=overwrite)
     from monde.jepa.model import JEPA
     from monde.train.trainer import train
 
@@ -177,12 +187,7 @@ def run_recipe(cfg: vp.VideoRunConfig, out: Path, *, quiet: bool = False,
     torch.manual_seed(cfg.train.seed)
     model = JEPA(cfg.model, seed=cfg.train.seed)
     enc = cfg.model.encoder
-    if cfg.data.source == "balls":
-        data = BallsSource(cfg.data.balls, seed=cfg.train.seed)
-    elif cfg.data.source == "manipulation":
-        data = ManipulationSource(cfg.data, enc.frames, seed=cfg.train.seed)
-    else:
-        data = FolderSource(cfg.data, enc.frames, (enc.height, enc.width), seed=cfg.train.seed)
+    data = video_source(cfg.data, enc.frames, (enc.height, enc.width), seed=cfg.train.seed)
     meta = {"recipe": cfg.recipe, "modality": enc.modality}
 
     export = exporter(out, config["model"], meta, data=config["data"],

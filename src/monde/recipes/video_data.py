@@ -91,3 +91,15 @@ class FolderSource:
         idx = rng.integers(0, len(self.dataset), size=batch_size)
         clips = [self.dataset[int(i)] for i in idx]
         return torch.stack(clips).float().div_(255.0)
+
+
+def video_source(cfg: VideoDataConfig, frames: int, size: tuple[int, int], seed: int = 0):
+    """The batch source ``cfg`` names, cutting clips of ``frames`` frames at ``size`` (H, W).
+
+    Built-in worlds render at their own configured size; the recipe's checks make it agree.
+    """
+    if cfg.source == "balls":
+        return BallsSource(cfg.balls, seed=seed)
+    if cfg.source == "manipulation":
+        return ManipulationSource(cfg, frames, seed=seed)
+    return FolderSource(cfg, frames, size, seed=seed)

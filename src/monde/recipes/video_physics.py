@@ -91,7 +91,7 @@ def intphys_tiny() -> VideoRunConfig:
 
     frames, size = 8, 64
     return VideoRunConfig(
-        recipe="intphys-tiny",
+        recipe="intphys-vit-tiny",
         data=VideoDataConfig(balls=IntPhysConfig(size=size).balls(frames)),
         model=ModelConfig(
             encoder=EncoderConfig(frames=frames, height=size, width=size, patch=8, tubelet=2,
@@ -105,9 +105,9 @@ def intphys_tiny() -> VideoRunConfig:
 
 
 def intphys_pixels_tiny() -> VideoRunConfig:
-    """The generative baseline of ``intphys-tiny``: same data, networks and budget, pixel targets."""
+    """The generative baseline of ``intphys-vit-tiny``: same data, networks and budget, pixel targets."""
     cfg = intphys_tiny()
-    cfg.recipe = "intphys-pixels-tiny"
+    cfg.recipe = "intphys-vit-pixels-tiny"
     cfg.model.objective = ObjectiveConfig(target="pixels")
     return cfg
 
@@ -115,7 +115,7 @@ def intphys_pixels_tiny() -> VideoRunConfig:
 def intphys() -> VideoRunConfig:
     """GPU-sized intuitive physics: 16 frames, ViT-S width, 20k steps."""
     cfg = intphys_tiny()
-    cfg.recipe = "intphys"
+    cfg.recipe = "intphys-vit"
     cfg.data.balls.frames = cfg.model.encoder.frames = 16
     cfg.model.encoder = EncoderConfig(frames=16, height=64, width=64, patch=8, tubelet=2,
                                       dim=384, depth=12, heads=6)

@@ -1,0 +1,201 @@
+"""Frame-causal video JEPA: a per-frame convolutional latent map and a predictor of the next one.
+
+Where the masked video JEPA (:mod:`monde.jepa.model`) learns from tubes hidden anywhere in a
+clip, this model is trained for the one question surprise asks: *given the last K frames, what
+comes next?* Each frame becomes a latent map (``map_channels`` × h × w cells,
+:class:`~monde.nn.convnet.ConvEncoder` with a spatial head); a convolutional predictor
+(:class:`~monde.nn.convnet.HistoryConvPredictor`) maps the K most recent maps to the next.
+
+Training on clips of ``context + rollout`` frames:
+
+* **teacher forcing**: every frame after the first K is predicted from the K encoded frames
+  before it; **rollout**: the same frames predicted from the first K alone, feeding
+  predictions back in — both regressed onto the encoded frames (mean squared error in latent
+  space, never pixels);
+* **VICReg** variance + covariance against collapse, with every *cell's* channel vector as a
+  sample (an empty background cell has nothing to vary with across clips; forcing it to would
+  fill the map with noise the predictor cannot follow — the PushT finding, docs/results.md).
+
+``target="pixels"`` is the generative baseline with the same encoder, predictor and budget:
+the predicted map is decoded to the next frame (:class:`~monde.nn.convnet.ConvDecoder`) and
+the loss is a pixel error; no regulariser is needed since pixels cannot collapse.
+
+Surprise (:meth:`CausalVideoJEPA.step_errors`): the error of the one-step forecast of a frame,
+per cell, reduced over the map by ``max`` (one small object: the cell where the world broke)
+or ``mean``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from monde.jepa.model import LossOutput
+from monde.jepa.regularizers import VICReg
+from monde.nn.convnet import ConvDecoder, ConvEncoder, HistoryConvPredictor, feature_side
+
+
+@dataclass
+class CausalVideoConfig:
+    """Sizes and loss weights of a frame-causal video JEPA."""
+
+    kind: str = "video-causal"
+    """Marks the model family in saved configs (do not change)."""
+    channels: int = 3
+    """Image channels."""
+    size: int = 64
+    """Frame side in pixels (square frames)."""
+    context: int = 8
+    """Frames the predictor sees before the one it forecasts."""
+    rollout: int = 3
+    """Frames forecast per training clip (clips have ``context + rollout`` frames)."""
+    widths: tuple[int, ...] = (32, 64, 64)
+    """Channels of the encoder's stride-2 convolutions (3 of them: 8×8 cells at 64×64)."""
+    map_channels: int = 16
+    """Channels of a frame's latent map."""
+    predictor_hidden: int = 64
+    """Channels of the predictor's hidden convolutions."""
+    predictor_layers: int = 5
+    """Convolutions in the predictor."""
+    target: str = "latent"
+    """``latent`` (JEPA) or ``pixels`` (the generative baseline: decode, compare pixels)."""
+    rollout_weight: float = 1.0
+    """Weight of the free-running rollout loss (teacher forcing has weight 1)."""
+    std_weight: float = 10.0
+    """VICReg variance term (latent target only)."""
+    cov_weight: float = 1.0
+    """VICReg covariance term (latent target only)."""
+
+    @property
+    def clip_frames(self) -> int:
+        """Frames per training clip."""
+        return self.context + self.rollout
+
+    @property
+    def map_side(self) -> int:
+        return feature_side(self.size, len(self.widths))
+
+    @property
+    def pixels(self) -> bool:
+        return self.target == "pixels"
+
+    def validate(self) -> None:
+        """Raise :class:`~monde.errors.ConfigError` on settings that cannot train."""
+        from monde.errors import ConfigError
+
+        if self.target not in ("latent", "pixels"):
+            raise ConfigError(f"model.target must be 'latent' or 'pixels', got {self.target!r}")
+        if self.context < 1 or self.rollout < 1:
+            raise ConfigError(f"model.context and model.rollout must be >= 1, got "
+                              f"{self.context} and {self.rollout}")
+        if self.size % 2 ** len(self.widths):
+            raise ConfigError(f"model.size ({self.size}) must be a multiple of "
+                              f"{2 ** len(self.widths)} (one halving per entry of model.widths)")
+        if self.predictor_layers < 2:
+            raise ConfigError("model.predictor_layers must be >= 2")
+
+
+class CausalVideoJEPA(nn.Module):
+    """Encoder, next-map predictor (and, for ``target="pixels"``, a decoder) with the loss.
+
+    ``forward(x)`` takes clips ``[B, T, C, H, W]`` in [0, 1] with ``T >= context + 1``.
+    """
+
+    def __init__(self, cfg: CausalVideoConfig, seed: int = 0):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        torch.manual_seed(seed)
+        self.encoder = ConvEncoder(cfg.channels, cfg.size, 0, cfg.widths, head="spatial",
+                                   map_channels=cfg.map_channels)
+        self.predictor = HistoryConvPredictor(cfg.map_channels, cfg.map_side, cfg.context,
+                                              cfg.predictor_hidden, cfg.predictor_layers)
+        self.decoder = (ConvDecoder(cfg.map_channels, cfg.channels, cfg.widths)
+                        if cfg.pixels else None)
+        self.vicreg = VICReg(std_coeff=cfg.std_weight, cov_coeff=cfg.cov_weight)
+
+    @property
+    def pixels(self) -> bool:
+        return self.cfg.pixels
+
+    # ------------------------------------------------------------------ inference pieces
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """Latent maps ``[..., C_map, h, w]`` of frames ``[..., C, H, W]`` (float in [0, 1])."""
+        lead = frames.shape[:-3]
+        z = self.encoder(frames.reshape(-1, *frames.shape[-3:]))
+        c, s = self.cfg.map_channels, self.cfg.map_side
+        return z.reshape(*lead, c, s, s)
+
+    def forecast(self, z: torch.Tensor) -> torch.Tensor:
+        """One-step forecasts ``[B, T-K, C_map, h, w]`` of frames K..T-1 from maps ``[B, T, …]``,
+        each from the K encoded maps before it (teacher forcing)."""
+        K = self.cfg.context
+        B, T = z.shape[:2]
+        hist = z.unfold(1, K, 1)[:, :T - K]  # [B, T-K, C, h, w, K]
+        hist = hist.permute(0, 1, 5, 2, 3, 4).flatten(0, 1)  # [B*(T-K), K, C, h, w]
+        return self.predictor(hist).reshape(B, T - K, *z.shape[2:])
+
+    def rollout(self, z: torch.Tensor, steps: int) -> torch.Tensor:
+        """``steps`` maps ``[B, steps, C_map, h, w]`` imagined from the first K of ``z [B, ≥K, …]``,
+        each forecast fed back as the newest frame of the next one's history."""
+        K = self.cfg.context
+        hist = list(z[:, :K].unbind(1))
+        out = []
+        for _ in range(steps):
+            nxt = self.predictor(torch.stack(hist[-K:], 1))
+            out.append(nxt)
+            hist.append(nxt)
+        return torch.stack(out, 1)
+
+    @torch.no_grad()
+    def step_errors(self, z: torch.Tensor, frames: torch.Tensor | None = None,
+                    tokens: Literal["max", "mean"] = "max") -> torch.Tensor:
+        """Surprise of frames K..N-1 of one stream: ``[N-K]`` float.
+
+        Args:
+            z: latent maps ``[N, C_map, h, w]`` of N consecutive frames.
+            frames: the frames K..N-1 themselves ``[N-K, C, H, W]`` in [0, 1] (pixel target only).
+            tokens: how the per-cell errors of a frame combine, ``max`` or ``mean``.
+        """
+        pred = self.forecast(z[None])[0]  # [N-K, C, h, w]
+        if self.pixels:
+            if frames is None:
+                raise ValueError("a pixel-target model needs the frames to compare against")
+            cell = self.cfg.size // self.cfg.map_side
+            err = F.avg_pool2d((self.decoder(pred.float()) - frames).pow(2).sum(1, keepdim=True),
+                               cell)[:, 0]  # [N-K, h, w]: mean pixel error per cell
+        else:
+            err = (pred.float() - z[self.cfg.context:].float()).pow(2).sum(1)  # [N-K, h, w]
+        err = err.flatten(1)
+        return err.amax(1) if tokens == "max" else err.mean(1)
+
+    # ------------------------------------------------------------------ training
+    def forward(self, x: torch.Tensor, step: int = 0,
+                generator: torch.Generator | None = None) -> LossOutput:
+        c = self.cfg
+        if x.dim() != 5 or x.shape[1] <= c.context:
+            raise ValueError(f"expected clips [B, T > {c.context}, C, H, W], got {tuple(x.shape)}")
+        z = self.encode(x)  # [B, T, C_map, h, w]
+        n = x.shape[1] - c.context
+        teacher, roll = self.forecast(z), self.rollout(z, n)
+        parts: dict[str, torch.Tensor] = {}
+        if c.pixels:
+            frames = x[:, c.context:]
+            pred = F.mse_loss(self.decoder(teacher.flatten(0, 1)), frames.flatten(0, 1))
+            rol = F.mse_loss(self.decoder(roll.flatten(0, 1)), frames.flatten(0, 1))
+            loss = pred + c.rollout_weight * rol
+        else:
+            pred = F.mse_loss(teacher, z[:, c.context:])
+            rol = F.mse_loss(roll, z[:, c.context:])
+            reg = self.vicreg(z.movedim(2, -1).reshape(-1, c.map_channels))
+            loss = pred + c.rollout_weight * rol + reg.loss
+            parts.update(std=reg.parts["vicreg_std"], cov=reg.parts["vicreg_cov"])
+        parts.update(pred=pred.detach(), rollout=rol.detach())
+        return LossOutput(loss=loss, parts=parts, embeddings=z[:, 0].flatten(1).detach().float())
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        """Nothing to update between steps (no EMA target)."""

@@ -1,0 +1,159 @@
+"""The frame-causal video JEPA: its loss, its streaming surprise, training, saving, loading."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from monde.cli import main
+from monde.errors import ConfigError, DataError
+from monde.jepa.causal_video import CausalVideoConfig, CausalVideoJEPA
+from monde.jepa.causal_video_world_model import CausalVideoWorldModel
+from monde.recipes.video_causal import check_config, intphys_tiny
+from monde.train.metrics import read_metrics
+
+SMALL = dict(size=32, context=3, rollout=2, widths=(8, 8), map_channels=4, predictor_hidden=8,
+             predictor_layers=3)
+TINY = ["train.steps=2", "train.batch_size=2", "model.widths=[8,8,8]", "model.map_channels=4",
+        "model.predictor_hidden=8", "model.predictor_layers=2", "train.checkpoint_every=2"]
+
+
+def _video(t: int = 12, size: int = 32, seed: int = 0) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).integers(0, 256, (t, 3, size, size),
+                                                                 dtype=np.uint8))
+
+
+@pytest.mark.parametrize("target", ["latent", "pixels"])
+def test_loss_trains_every_part(target):
+    net = CausalVideoJEPA(CausalVideoConfig(**SMALL, target=target))
+    x = torch.rand(2, 5, 3, 32, 32)
+    out = net(x)
+    out.loss.backward()
+    assert torch.isfinite(out.loss) and {"pred", "rollout"} <= set(out.parts)
+    assert ("std" in out.parts) == (target == "latent")
+    assert out.embeddings.shape == (2, 4 * 8 * 8)
+    for name, p in net.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    with pytest.raises(ValueError, match="T > 3"):
+        net(torch.rand(2, 3, 3, 32, 32))
+
+
+def test_forecast_uses_only_the_frames_before():
+    """Changing frame t must not change the forecasts of frames <= t (causality)."""
+    net = CausalVideoJEPA(CausalVideoConfig(**SMALL)).eval()
+    x = torch.rand(1, 8, 3, 32, 32)
+    y = x.clone()
+    y[:, 5] = torch.rand(3, 32, 32)
+    with torch.no_grad():
+        a, b = net.forecast(net.encode(x)), net.forecast(net.encode(y))
+    # forecasts are of frames 3..7: frames 3, 4, 5 use only frames < 5
+    assert torch.allclose(a[:, :3], b[:, :3]) and not torch.allclose(a[:, 3:], b[:, 3:])
+
+
+@pytest.mark.parametrize("target", ["latent", "pixels"])
+def test_streamed_surprise_equals_whole_video(target):
+    model = CausalVideoWorldModel(CausalVideoJEPA(CausalVideoConfig(**SMALL, target=target)))
+    video = _video(13)
+    whole = model.surprise(video, batch_size=64)
+    for chunk in (1, 2, 5):  # chunks shorter than, equal to and longer than the context
+        np.testing.assert_allclose(model.surprise(video, batch_size=chunk).scores, whole.scores,
+                                   rtol=1e-5, atol=1e-6)
+    assert np.isnan(whole.scores[:3]).all() and np.isfinite(whole.scores[3:]).all()
+    assert whole.window == 4 and whole.context == 3 and len(whole.window_starts) == 10
+    # The score of a frame is the error of its forecast from the 3 frames before it.
+    net = model.jepa
+    with torch.no_grad():
+        x = video[4:8].float()[None] / 255
+        z = net.encode(x)[0]
+        expect = net.step_errors(z, x[0, 3:], "max")[0].item()
+    assert whole.scores[7] == pytest.approx(expect, rel=1e-5)
+    mean = model.surprise(video, tokens="mean").scores[3:]
+    assert (mean <= whole.scores[3:] + 1e-6).all()
+
+
+def test_surprise_rejects_bad_settings_and_input():
+    model = CausalVideoWorldModel(CausalVideoJEPA(CausalVideoConfig(**SMALL)))
+    video = _video(6)
+    with pytest.raises(ConfigError, match="context must be 3"):
+        model.surprise(video, context=4)
+    assert model.surprise(video, context=3).peak[0] >= 3
+    with pytest.raises(ConfigError, match="stride"):
+        model.surprise(video, stride=2)
+    with pytest.raises(ConfigError, match="tokens"):
+        model.surprise(video, tokens="median")
+    with pytest.raises(DataError, match="at least 4"):
+        model.surprise(video[:3])
+    with pytest.raises(DataError, match="model's resolution"):
+        model.surprise(_video(6, size=64))
+    with pytest.raises(ConfigError, match="cannot plan"):
+        model.plan()
+    assert model.encode(video).shape == (1, 6, 4 * 8 * 8)
+    assert model.encode(video[None], pool=True).shape == (1, 6, 4)
+
+
+def test_config_checks_name_the_fields():
+    cfg = intphys_tiny()
+    cfg.data.balls.frames = 8
+    with pytest.raises(ConfigError, match="data.balls.frames"):
+        check_config(cfg)
+    with pytest.raises(ConfigError, match="multiple of 8"):
+        CausalVideoConfig(size=60).validate()
+    with pytest.raises(ConfigError, match="'latent' or 'pixels'"):
+        CausalVideoConfig(target="depth").validate()
+
+
+def test_train_save_load_and_a_rerun_resumes(tmp_path, capsys):
+    import monde
+
+    out = tmp_path / "m"
+    assert main(["train", "intphys-tiny", "--out", str(out), "--quiet", *TINY]) == 0
+    model = monde.load(out)
+    assert isinstance(model, CausalVideoWorldModel) and model.target == "latent"
+    from monde.worlds.intphys import IntPhys
+
+    clip = IntPhys().pairs("continuity", 1, 0).impossible[0]
+    s = model.surprise(clip).scores
+    assert np.isfinite(s[8:]).all()
+    # A finished run, rerun, resumes from its last checkpoint and trains nothing more.
+    assert main(["train", "intphys-tiny", "--out", str(out), "--quiet", "--json", *TINY]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["resumed"] and summary["resumed_from"] == 2 and summary["steps"] == 2
+    rows = read_metrics(out / "metrics.jsonl")
+    assert {"pred", "rollout", "std", "cov"} <= set(rows[-1])
+    assert main(["train", "intphys-tiny", "--out", str(out), "--quiet", *TINY, "model.rollout_weight=0.5"]) == 2
+    assert "holds another run" in capsys.readouterr().err
+
+
+def test_a_short_training_makes_a_teleport_surprising():
+    """After ~300 steps on possible clips only, a ball that jumps is more surprising than its
+    possible twin in most pairs; an untrained model is not (it scores both alike at random)."""
+    from monde.recipes.video_data import BallsSource
+    from monde.worlds.intphys import IntPhys, IntPhysConfig
+
+    world = IntPhysConfig(size=32)
+    cfg = CausalVideoConfig(size=32, context=4, rollout=2, widths=(16, 32), map_channels=8,
+                            predictor_hidden=32, predictor_layers=4)
+    net = CausalVideoJEPA(cfg, seed=0)
+    data = BallsSource(world.balls(cfg.clip_frames), seed=0)
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3)
+
+    pairs = IntPhys(IntPhysConfig(size=32)).pairs("continuity", 24, seed=7)
+
+    def pairwise(model) -> float:
+        wm = CausalVideoWorldModel(model)
+        p = np.array([np.nanmax(wm.surprise(v).scores) for v in pairs.possible])
+        i = np.array([np.nanmax(wm.surprise(v).scores) for v in pairs.impossible])
+        return float(np.mean((i > p) + 0.5 * (i == p)))
+
+    before = pairwise(net)
+    net.train()
+    for step in range(300):
+        loss = net(data.batch(step, 16)).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = pairwise(net.eval())
+    assert after >= 0.75 and after > before + 0.1, (before, after)
