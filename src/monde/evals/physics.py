@@ -34,7 +34,7 @@ class PhysicsProtocol:
     """v2: a tied pair counts half in ``pairwise`` (v1 counted it as a miss). v3: context and
     stride default to each model's own (a windowed ViT model: half its window and one
     tubelet, v2's 4 and 2 for ``intphys-vit-tiny``; a frame-causal model forecasts every frame
-    from its fixed context), and ``tokens`` likewise."""
+    from its fixed context); ``tokens`` stays ``max`` for both."""
     pairs: int = 100
     """Pairs per principle."""
     seed: int = 20261129
