@@ -76,6 +76,7 @@ class CausalVideoWorldModel:
         z = self.jepa.encode(x)
         return z.mean((-2, -1)) if pool else z.flatten(2)
 
+    @torch.no_grad()
     def surprise(self, video, *, context: int | None = None, stride: int | None = None,
                  aggregate: str = "max", tokens: str = "max",
                  batch_size: int = _CHUNK) -> VideoSurprise:
@@ -110,7 +111,7 @@ class CausalVideoWorldModel:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         scores: list[np.ndarray] = []
-        hist = frames_seen = None
+        hist = None
         n = 0
         for chunk in self._chunks(video, batch_size):
             x = self._float(chunk)
@@ -122,9 +123,8 @@ class CausalVideoWorldModel:
                 frames = x[-(len(allz) - K):] if self.jepa.pixels else None
                 scores.append(self.jepa.step_errors(allz, frames, tokens).float().cpu().numpy())
             hist = allz[-K:]
-            frames_seen = n
-        if frames_seen is None or frames_seen <= K:
-            raise DataError(f"the video has {frames_seen or 0} frames but this model needs at "
+        if n <= K:
+            raise DataError(f"the video has {n} frames but this model needs at "
                             f"least {K + 1} (its context of {K} plus one to forecast)")
         out = np.full(n, np.nan, np.float32)
         out[K:] = np.concatenate(scores)
