@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -147,9 +149,29 @@ def test_sampled_visibility_matches_pixels():
     assert np.array_equal(grey[clear], ~c.visible[clear])
 
 
+def test_path_occlusion_hides_balls_more_often_and_keeps_physics():
+    """Occluders put across balls' paths hide a ball in many more clips; the motion is the
+    same clips' motion (placement is drawn after the simulation), and 0 keeps old streams."""
+    base = BallsConfig(frames=12, n_balls=2, occluders=1, occluder_size=(0.2, 0.3))
+    plain, on = BouncingBalls(base), BouncingBalls(replace(base, path_occlusion=1.0))
+    a, b = plain.sample(400, 3), on.sample(400, 3)
+    assert np.array_equal(a.state, b.state)
+    hid_a, hid_b = (~a.visible).any((1, 2)).mean(), (~b.visible).any((1, 2)).mean()
+    assert hid_b > 0.9 and hid_b > hid_a + 0.3, (hid_a, hid_b)
+    # Hidden, then seen again within the clip: the event the option exists for.
+    back = (~b.visible[:, :-1] & b.visible[:, 1:]).any((1, 2)).mean()
+    assert back > 0.4, back
+    assert (b.occluders[..., :2] >= 0).all() and (b.occluders[..., 2:] <= 1 + 1e-6).all()
+    half = BouncingBalls(replace(base, path_occlusion=0.5)).sample(400, 3)
+    moved = (half.occluders != a.occluders).any((1, 2)).mean()
+    assert 0.35 < moved < 0.65, moved
+    assert np.array_equal(plain.sample(4, 9).video, BouncingBalls(base).sample(4, 9).video)
+
+
 @pytest.mark.parametrize(
     "kwargs",
-    [{"n_balls": 0}, {"radius": (0.2, 0.1)}, {"restitution": 1.5}, {"substeps": 0}],
+    [{"n_balls": 0}, {"radius": (0.2, 0.1)}, {"restitution": 1.5}, {"substeps": 0},
+     {"path_occlusion": 1.5}],
 )
 def test_bad_config_raises(kwargs):
     with pytest.raises(ConfigError):

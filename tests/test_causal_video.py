@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from monde.cli import main
 from monde.errors import ConfigError, DataError
@@ -72,6 +73,37 @@ def test_streamed_surprise_equals_whole_video(target):
     assert whole.scores[7] == pytest.approx(expect, rel=1e-5)
     mean = model.surprise(video, tokens="mean").scores[3:]
     assert (mean <= whole.scores[3:] + 1e-6).all()
+
+
+@pytest.mark.parametrize("target", ["latent", "pixels"])
+def test_surprise_blur_forgives_a_forecast_one_cell_off(target, monkeypatch):
+    """``blur`` compares neighbourhood averages: a forecast that puts an object (3×3 cells) one
+    cell away costs far less than with ``blur=0``, while an object that was not forecast at all
+    still costs the full error."""
+    net = CausalVideoJEPA(CausalVideoConfig(**SMALL, target=target))
+    K, side = net.cfg.context, net.cfg.map_side
+    z = torch.zeros(K + 1, 4, side, side)
+    z[K, :, 2:5, 2:5] = 1.0  # an object shows up in cells 2-4 x 2-4 of the forecast frame
+    off = torch.zeros(1, 4, side, side)
+    off[0, :, 2:5, 3:6] = 1.0  # the forecast put it one cell to the right
+    frames = None
+    if target == "pixels":  # compare decoded pixels: make the decoder an upsampler
+        cell = net.cfg.size // side
+        net.decoder = torch.nn.Upsample(scale_factor=cell)
+        frames = F.interpolate(z[K:], scale_factor=cell)
+    monkeypatch.setattr(net, "forecast", lambda zz: off[None])
+    sharp, soft = (net.step_errors(z, frames, blur=b)[0].item() for b in (0, 1))
+    assert soft < 0.2 * sharp, (sharp, soft)
+    monkeypatch.setattr(net, "forecast", lambda zz: torch.zeros_like(off)[None])
+    missed = net.step_errors(z, frames, blur=1)[0].item()
+    assert missed > 5 * soft, (missed, soft)
+    net.cfg.surprise_blur = 1  # the model's default applies when blur is left out
+    assert net.step_errors(z, frames)[0].item() == pytest.approx(missed)
+    model = CausalVideoWorldModel(CausalVideoJEPA(CausalVideoConfig(**SMALL)))
+    with pytest.raises(ConfigError, match="blur"):
+        model.surprise(_video(6), blur=-1)
+    with pytest.raises(ConfigError, match="surprise_blur"):
+        CausalVideoConfig(surprise_blur=-1).validate()
 
 
 def test_surprise_rejects_bad_settings_and_input():

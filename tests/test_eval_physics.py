@@ -61,6 +61,8 @@ def test_physics_eval_runs_model_and_baseline(tiny_models):
         for v in r[who]["principles"].values():
             assert 0 <= v["pairwise"] <= 1 and v["pairs"] == 3
     assert r["baseline"]["target"] == "pixels" and r["protocol"]["settings"]["pairs"] == 3
+    # Each recipe's spatial tolerance travels with its model and is reported.
+    assert (r["model"]["surprise_blur"], r["baseline"]["surprise_blur"]) == (2, 0)
 
 
 def test_cli_eval_physics_and_surprise(tiny_models, tmp_path, capsys):
@@ -84,6 +86,13 @@ def test_cli_eval_physics_and_surprise(tiny_models, tmp_path, capsys):
     s = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert s["frames"] == len(clip) and 4 <= s["peak_frame"] < len(clip)
     assert png.stat().st_size > 1000 and len(csv.read_text().splitlines()) == len(clip) + 1
+    # --blur overrides the model's spatial tolerance (2 cells in the recipe) for this call.
+    sharp = tmp_path / "sharp.csv"
+    assert main(["surprise", str(path), "--model", str(model), "--plot", str(png),
+                 "--csv", str(sharp), "--blur", "0"]) == 0
+    assert sharp.read_text() != csv.read_text()
+    assert main(["surprise", str(path), "--model", str(model), "--blur", "-1"]) == 2
+    assert "blur" in capsys.readouterr().err
 
     short = tmp_path / "short.mp4"
     write_video(short, clip[:4], fps=15)
@@ -112,6 +121,7 @@ def test_physics_eval_scores_the_windowed_vit_models_too(tmp_path):
     model, base = (monde.load(p) for p in dirs)
     r = physics_eval(model, PhysicsProtocol(pairs=2), base)
     assert r["model"]["target"] == "latent" and r["baseline"]["target"] == "pixels"
+    assert "surprise_blur" not in r["model"]
     assert r["protocol"]["version"] == 3 and r["protocol"]["settings"]["context"] is None
     with pytest.raises(ConfigError, match="same frames"):
         physics_eval(model, PhysicsProtocol(pairs=1), _other_size_model(tmp_path))

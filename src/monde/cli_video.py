@@ -28,6 +28,9 @@ def add_surprise_parser(sub) -> None:
     s.add_argument("--tokens", choices=["mean", "max"], default=None,
                    help="how a frame's spatial tokens combine (max: one small object; default: "
                         "the model's own, mean for a windowed model, max for a frame-causal one)")
+    s.add_argument("--blur", type=int, default=None,
+                   help="frame-causal models: cells of spatial tolerance when comparing forecast "
+                        "and frame (default: the model's own; 0 compares cell by cell)")
     s.add_argument("--plot", type=Path, default=None,
                    help="PNG of the curve (default: INPUT_STEM_surprise.png here)")
     s.add_argument("--csv", type=Path, default=None, help="write per-frame scores to this CSV")
@@ -65,6 +68,11 @@ def run_surprise(args, emit) -> int:
                      f"{width}x{height}")
     t0 = time.perf_counter()
     given = {"tokens": args.tokens} if args.tokens else {}
+    if args.blur is not None:
+        if getattr(model.config, "surprise_blur", None) is None:
+            raise ConfigError("--blur applies to frame-causal video models (video-causal, "
+                              f"intphys-tiny); {args.model} is a windowed model")
+        given["blur"] = args.blur
     r = model.surprise(str(args.input), context=args.context, stride=args.stride,
                        aggregate=args.aggregate, **given)
     seconds = time.perf_counter() - t0

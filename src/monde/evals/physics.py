@@ -120,6 +120,15 @@ def _video_shape(model) -> tuple[int, int, int]:
     return shape
 
 
+def _identity(model) -> dict:
+    """What the report says about a model: recipe, target, and its own surprise tolerance."""
+    out = {"recipe": model.meta.get("recipe"), "target": model.target}
+    blur = getattr(model.config, "surprise_blur", None)  # frame-causal models only
+    if blur is not None:
+        out["surprise_blur"] = blur
+    return out
+
+
 def physics_eval(model, protocol: PhysicsProtocol | None = None, baseline=None) -> dict:
     """Run the protocol on ``model`` (and on ``baseline``, e.g. the pixel-predicting twin)."""
     protocol = protocol or PhysicsProtocol()
@@ -127,12 +136,11 @@ def physics_eval(model, protocol: PhysicsProtocol | None = None, baseline=None) 
     t0 = time.perf_counter()
     pairs = protocol_pairs(protocol, shape[1])
     result = {"protocol": protocol_record(protocol),
-              "model": {"recipe": model.meta.get("recipe"), "target": model.target,
-                        **report(score_pairs(model, pairs, protocol), protocol)}}
+              "model": {**_identity(model), **report(score_pairs(model, pairs, protocol), protocol)}}
     if baseline is not None:
         if _video_shape(baseline) != shape:
             raise ConfigError("the baseline must see the same frames as the model (size)")
-        result["baseline"] = {"recipe": baseline.meta.get("recipe"), "target": baseline.target,
+        result["baseline"] = {**_identity(baseline),
                               **report(score_pairs(baseline, pairs, protocol), protocol)}
     result["seconds"] = round(time.perf_counter() - t0, 1)
     return result

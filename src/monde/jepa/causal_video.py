@@ -21,8 +21,9 @@ the predicted map is decoded to the next frame (:class:`~monde.nn.convnet.ConvDe
 the loss is a pixel error; no regulariser is needed since pixels cannot collapse.
 
 Surprise (:meth:`CausalVideoJEPA.step_errors`): the error of the one-step forecast of a frame,
-per cell, reduced over the map by ``max`` (one small object: the cell where the world broke)
-or ``mean``.
+per cell (optionally after averaging forecast and frame over neighbouring cells,
+``surprise_blur``), reduced over the map by ``max`` (one small object: the cell where the
+world broke) or ``mean``.
 """
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ class CausalVideoConfig:
     """VICReg variance term (latent target only)."""
     cov_weight: float = 1.0
     """VICReg covariance term (latent target only)."""
+    surprise_blur: int = 0
+    """Spatial tolerance of surprise, in cells: the forecast and the observed frame are both
+    averaged over (2b+1)² neighbourhoods of cells (for the pixel target: the decoded and the
+    observed frame's pixels averaged over the same areas) before they are compared, so that an object forecast a cell away from where it shows
+    up is not scored as a violation. 0 compares cell by cell."""
 
     @property
     def clip_frames(self) -> int:
@@ -97,6 +103,13 @@ class CausalVideoConfig:
                               f"{2 ** len(self.widths)} (one halving per entry of model.widths)")
         if self.predictor_layers < 2:
             raise ConfigError("model.predictor_layers must be >= 2")
+        if self.surprise_blur < 0:
+            raise ConfigError(f"model.surprise_blur must be >= 0, got {self.surprise_blur}")
+
+
+def _blur(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Box average of ``x [N, C, h, w]`` over (2r+1)² neighbourhoods (edges: the part inside)."""
+    return F.avg_pool2d(x, 2 * radius + 1, 1, radius, count_include_pad=False)
 
 
 class CausalVideoJEPA(nn.Module):
@@ -153,23 +166,34 @@ class CausalVideoJEPA(nn.Module):
 
     @torch.no_grad()
     def step_errors(self, z: torch.Tensor, frames: torch.Tensor | None = None,
-                    tokens: Literal["max", "mean"] = "max") -> torch.Tensor:
+                    tokens: Literal["max", "mean"] = "max",
+                    blur: int | None = None) -> torch.Tensor:
         """Surprise of frames K..N-1 of one stream: ``[N-K]`` float.
 
         Args:
             z: latent maps ``[N, C_map, h, w]`` of N consecutive frames.
             frames: the frames K..N-1 themselves ``[N-K, C, H, W]`` in [0, 1] (pixel target only).
             tokens: how the per-cell errors of a frame combine, ``max`` or ``mean``.
+            blur: spatial tolerance in cells (None: the model's ``surprise_blur``).
         """
         pred = self.forecast(z[None])[0]  # [N-K, C, h, w]
+        b = self.cfg.surprise_blur if blur is None else blur
         if self.pixels:
             if frames is None:
                 raise ValueError("a pixel-target model needs the frames to compare against")
             cell = self.cfg.size // self.cfg.map_side
-            err = F.avg_pool2d((self.decoder(pred.float()) - frames).pow(2).sum(1, keepdim=True),
-                               cell)[:, 0]  # [N-K, h, w]: mean pixel error per cell
+            seen, want = self.decoder(pred.float()), frames.float()
+            if b:  # the same neighbourhoods as the latent maps: cell means, then box average
+                seen, want = (_blur(F.avg_pool2d(x, cell), b) for x in (seen, want))
+                err = (seen - want).pow(2).sum(1)  # [N-K, h, w]
+            else:
+                err = F.avg_pool2d((seen - want).pow(2).sum(1, keepdim=True),
+                                   cell)[:, 0]  # [N-K, h, w]: mean pixel error per cell
         else:
-            err = (pred.float() - z[self.cfg.context:].float()).pow(2).sum(1)  # [N-K, h, w]
+            seen, want = pred.float(), z[self.cfg.context:].float()
+            if b:
+                seen, want = _blur(seen, b), _blur(want, b)
+            err = (seen - want).pow(2).sum(1)  # [N-K, h, w]
         err = err.flatten(1)
         return err.amax(1) if tokens == "max" else err.mean(1)
 

@@ -78,7 +78,7 @@ class CausalVideoWorldModel:
 
     @torch.no_grad()
     def surprise(self, video, *, context: int | None = None, stride: int | None = None,
-                 aggregate: str = "max", tokens: str = "max",
+                 aggregate: str = "max", tokens: str = "max", blur: int | None = None,
                  batch_size: int = _CHUNK) -> VideoSurprise:
         """Per-frame surprise of a video.
 
@@ -91,6 +91,9 @@ class CausalVideoWorldModel:
             aggregate: accepted for the windowed models' interface (``max`` / ``mean``); one
                 forecast per frame leaves nothing to aggregate.
             tokens: how a frame's cells combine: ``max`` (default) or ``mean``.
+            blur: spatial tolerance in cells (forecast and frame averaged over (2b+1)²
+                neighbouring cells before the comparison); None: the model's
+                ``surprise_blur``.
             batch_size: frames encoded per batch.
 
         Returns:
@@ -110,6 +113,8 @@ class CausalVideoWorldModel:
                               f"{aggregate!r}, {tokens!r}")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if blur is not None and blur < 0:
+            raise ConfigError(f"blur must be >= 0 cells, got {blur}")
         scores: list[np.ndarray] = []
         hist = None
         n = 0
@@ -121,7 +126,7 @@ class CausalVideoWorldModel:
             if len(allz) > K:
                 # forecast frames whose K predecessors are known: the last len(allz) - K
                 frames = x[-(len(allz) - K):] if self.jepa.pixels else None
-                scores.append(self.jepa.step_errors(allz, frames, tokens).float().cpu().numpy())
+                scores.append(self.jepa.step_errors(allz, frames, tokens, blur).float().cpu().numpy())
             hist = allz[-K:]
         if n <= K:
             raise DataError(f"the video has {n} frames but this model needs at "

@@ -40,7 +40,10 @@ def intphys_tiny() -> CausalVideoRunConfig:
     """
     from monde.worlds.intphys import IntPhysConfig
 
-    model = CausalVideoConfig(size=64, context=8, rollout=3)
+    # surprise_blur=2 (compare forecast and frame over 5×5-cell neighbourhoods): chosen on the
+    # validation pairs (seed 7), mean pairwise 0.705 / 0.738 / 0.755 for 0 / 1 / 2 cells; it
+    # changes scoring only, not training (docs/results.md).
+    model = CausalVideoConfig(size=64, context=8, rollout=3, surprise_blur=2)
     return CausalVideoRunConfig(
         recipe="intphys-tiny",
         data=VideoDataConfig(balls=IntPhysConfig(size=model.size).balls(model.clip_frames)),
@@ -53,10 +56,14 @@ def intphys_tiny() -> CausalVideoRunConfig:
 
 
 def intphys_pixels_tiny() -> CausalVideoRunConfig:
-    """The generative baseline of ``intphys-tiny``: same data, networks and budget, pixel targets."""
+    """The generative baseline of ``intphys-tiny``: same data, networks and budget, pixel targets
+    (and its own validation-picked surprise tolerance)."""
     cfg = intphys_tiny()
     cfg.recipe = "intphys-pixels-tiny"
     cfg.model.target = "pixels"
+    # Each model's surprise tolerance is picked on the validation pairs: for the pixel twin
+    # blur 0 / 1 / 2 give 0.475 / 0.459 / 0.458, so it compares cell by cell.
+    cfg.model.surprise_blur = 0
     return cfg
 
 

@@ -68,6 +68,11 @@ class BallsConfig:
     """Static opaque grey rectangles per clip, drawn in front of the balls."""
     occluder_size: tuple[float, float] = (0.15, 0.35)
     """Range of occluder width and height, as a fraction of the frame side."""
+    path_occlusion: float = 0.0
+    """Fraction of clips whose first occluder is placed across a ball's path (centred on a
+    random ball at a random frame, and at least big enough to hide it), so that balls are seen
+    going behind an occluder and coming out again far more often than with occluders placed
+    at random. 0 keeps the random placement (and the random stream of older versions)."""
     background: tuple[int, int, int] = (0, 0, 0)
     """Background RGB colour."""
 
@@ -89,6 +94,8 @@ class BallsConfig:
             raise bad(f"dt must be > 0 and substeps >= 1, got dt={self.dt}, substeps={self.substeps}")
         if not 0 <= self.restitution <= 1:
             raise bad(f"restitution must be in [0, 1], got {self.restitution}")
+        if not 0 <= self.path_occlusion <= 1:
+            raise bad(f"path_occlusion must be in [0, 1], got {self.path_occlusion}")
         if self.occluders < 0 or not 0 < self.occluder_size[0] <= self.occluder_size[1] <= 1:
             raise bad(
                 f"occluders must be >= 0 and 0 < occluder_size lo <= hi <= 1, got "
@@ -133,6 +140,8 @@ class BouncingBalls:
             state[:, t, :, :2], state[:, t, :, 2:] = pos, vel
             if t + 1 < cfg.frames:
                 pos, vel = self.step(pos, vel, radius)
+        if cfg.path_occlusion > 0 and cfg.occluders > 0:
+            occ = self._occlude_paths(occ, state, radius, rng)
         video = self._render(state[..., :2], radius, occ)
         return BallsClips(
             video=video,
@@ -181,6 +190,27 @@ class BouncingBalls:
         angle = rng.uniform(0, 2 * np.pi, size=(B, K))
         vel = np.stack([speed * np.cos(angle), speed * np.sin(angle)], axis=-1)
         return pos, vel, radius
+
+    def _occlude_paths(self, occ: np.ndarray, state: np.ndarray, radius: np.ndarray,
+                       rng: np.random.Generator) -> np.ndarray:
+        """Move occluder 0 of a ``path_occlusion`` fraction of clips onto a ball's path.
+
+        ``occ [B, O, 4]``, ``state [B, T, K, 4]``, ``radius [B, K]``; returns a new ``occ``. The
+        occluder is centred on ball ``k`` at frame ``t0`` (both uniform) and is at least the
+        ball's diameter plus 0.06 wide and high, so the ball disappears behind it for a few
+        frames; it stays inside the frame.
+        """
+        cfg = self.cfg
+        B, T, K = state.shape[:3]
+        pick = rng.random(B) < cfg.path_occlusion
+        k, t0 = rng.integers(K, size=B), rng.integers(T, size=B)
+        wh = rng.uniform(*cfg.occluder_size, size=(B, 2))
+        b = np.arange(B)
+        wh = np.minimum(np.maximum(wh, 2 * radius[b, k, None] + 0.06), 1.0)
+        lo = np.clip(state[b, t0, k, :2] - wh / 2, 0, 1 - wh)
+        occ = occ.copy()
+        occ[pick, 0] = np.concatenate([lo, lo + wh], -1)[pick]
+        return occ
 
     def sample_occluders(self, batch_size: int, rng: np.random.Generator | int) -> np.ndarray:
         """Random occluders, float32 ``[B, O, 4]`` as ``(x0, y0, x1, y1)`` inside the frame."""
