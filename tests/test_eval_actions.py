@@ -120,3 +120,43 @@ def test_cli_eval_actions_with_model(tiny_actions, capsys, monkeypatch):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["protocol"]["settings"]["train_episodes"] == 3
     assert (tiny_actions / "actions.json").is_file()
+
+
+def test_actions_eval_scores_a_frame_causal_model(tmp_path):
+    """The frame-causal family: recognition reads the clip's maps, anticipation the observed
+    maps plus the predictor's rollout — a function of the observed frames alone."""
+    import monde
+    from monde.evals.actions import causal_forecast_features
+
+    out = tmp_path / "actions-causal"
+    assert main(["train", "actions-causal-tiny", "--out", str(out), "--quiet", "train.steps=2",
+                 "train.batch_size=2", "model.widths=[8,8,8]", "model.map_channels=8",
+                 "model.predictor_hidden=8", "model.predictor_layers=2",
+                 "train.checkpoint_every=2"]) == 0
+    model = monde.load(out)
+    protocol = ActionsProtocol(train_episodes=4, test_episodes=3, probe=ProbeConfig(epochs=1))
+    r = actions_eval(model, protocol)
+    for who in ("model", "random"):
+        for task in ("recognition", "anticipation"):
+            assert 0 <= r[who][task]["top1"] <= 1 and r[who][task]["n"] > 0
+    obs = (np.random.default_rng(0).random((2, 4, 3, 64, 64)) * 255).astype(np.uint8)
+    a = causal_forecast_features(model.jepa, obs, pool=2)
+    # 4 observed + 4 forecast frames, 4x4 tokens of 2x2 cells with 8 channels each
+    assert a.shape == (2, 8 * 4 * 4, 8 * 4)
+    torch.testing.assert_close(a[:1], causal_forecast_features(model.jepa, obs[:1], pool=2),
+                               rtol=1e-4, atol=1e-5)
+    with pytest.raises(ConfigError, match="forecasts from 4 frames"):
+        causal_forecast_features(model.jepa, obs[:, :3], pool=2)
+
+
+def test_standardise_uses_the_training_statistics_only():
+    from monde.evals.actions import _standardise
+
+    g = torch.Generator().manual_seed(0)
+    xtr = torch.randn(50, 6, 3, generator=g) * torch.tensor([1e-3, 1.0, 1e3]) + 5
+    xte = xtr[:10] + 1e-3
+    a, b = _standardise(xtr, xte)
+    torch.testing.assert_close(a.mean((0, 1)), torch.zeros(3), atol=1e-3, rtol=0)
+    torch.testing.assert_close(a.std((0, 1)), torch.ones(3), atol=1e-3, rtol=0)
+    # the test set is shifted with the training set's scale, not re-centred on its own
+    torch.testing.assert_close(b, a[:10] + 1e-3 / xtr.std((0, 1)), atol=1e-3, rtol=1e-4)

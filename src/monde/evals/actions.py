@@ -100,13 +100,91 @@ def forecast_features(jepa, observed: np.ndarray, pool: int, batch_size: int = 6
     return torch.cat(out)
 
 
+@torch.no_grad()
+def causal_clip_features(net, clips: np.ndarray, pool: int, batch_size: int = 64) -> torch.Tensor:
+    """Frame-causal model: latent maps of every frame of ``[N, W, 3, H, W]`` as tokens
+    ``[N, W·(h/p)·(w/p), C_map·p²]`` (p×p cells per token; frame-major, then rows)."""
+    out = []
+    for i in range(0, len(clips), batch_size):
+        z = net.encode(torch.from_numpy(clips[i:i + batch_size]).float().div_(255.0))
+        out.append(_maps_to_tokens(z, pool))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def causal_forecast_features(net, observed: np.ndarray, pool: int,
+                             batch_size: int = 64) -> torch.Tensor:
+    """Frame-causal model: the maps of the ``context`` observed frames ``[N, K, 3, H, W]``
+    followed by the ``rollout`` maps the predictor forecasts after them, as tokens."""
+    K, R = net.cfg.context, net.cfg.rollout
+    if observed.shape[1] != K:
+        raise ConfigError(f"this model forecasts from {K} frames; the protocol observes "
+                          f"{observed.shape[1]} (train it with model.context={observed.shape[1]})")
+    out = []
+    for i in range(0, len(observed), batch_size):
+        z = net.encode(torch.from_numpy(observed[i:i + batch_size]).float().div_(255.0))
+        out.append(_maps_to_tokens(torch.cat([z, net.rollout(z, R)], 1), pool))
+    return torch.cat(out)
+
+
+def _maps_to_tokens(z: torch.Tensor, pool: int) -> torch.Tensor:
+    """``[B, T, C, h, w]`` → ``[B, T·(h/p)·(w/p), C·p²]``: each p×p block of cells becomes one
+    token holding all their channels (a map has few channels, 16 in the recipes, too few for
+    the probe's rotary attention heads; stacking keeps every value, where averaging would not)."""
+    b, t = z.shape[:2]
+    x = F.pixel_unshuffle(z.flatten(0, 1).float(), pool)
+    return x.reshape(b, t, *x.shape[1:]).permute(0, 1, 3, 4, 2).reshape(b, -1, x.shape[1])
+
+
+def _standardise(xtr: torch.Tensor, xte: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel z-scores of tokens ``[N, n, D]`` with the training set's statistics.
+
+    For the frame-causal family: a CNN's raw output scale differs by orders of magnitude
+    between a trained network and a randomly initialised one (at init, clip-to-clip variation
+    is ~1/40 of the per-token spread), which leaves the probe predicting the majority class on
+    random features; standardising both alike makes the comparison about content, not scale.
+    """
+    mean = xtr.mean((0, 1), keepdim=True)
+    std = xtr.std((0, 1), keepdim=True).clamp_min(1e-8)
+    return (xtr - mean) / std, (xte - mean) / std
+
+
+def _adapter(model, protocol: ActionsProtocol, random_model):
+    """``(window, size, grid, (recognition, anticipation) feature functions, nets)`` for the
+    windowed ViT model or the frame-causal one, with a random-init twin of the same shape."""
+    cfg = model.config
+    if getattr(cfg, "kind", None) == "video-causal":
+        from monde.jepa.causal_video import CausalVideoJEPA
+
+        if cfg.pixels:
+            raise ConfigError("monde eval actions needs a latent video model, not a pixel twin")
+        if random_model is None:
+            random_model = CausalVideoJEPA(cfg, seed=protocol.seed).eval()
+        side = cfg.map_side // protocol.pool
+        grid = (cfg.clip_frames, side, side)
+        return (cfg.clip_frames, cfg.size, grid, (causal_clip_features, causal_forecast_features),
+                (model.jepa, random_model))
+    from monde.jepa.model import JEPA
+
+    enc = cfg.encoder
+    if enc.modality != "video" or model.jepa.pixels:
+        raise ConfigError("monde eval actions needs a latent video model (monde train actions-tiny)")
+    if random_model is None:
+        torch.manual_seed(protocol.seed)
+        random_model = JEPA(cfg).eval()
+    grid = (enc.frames // enc.tubelet, enc.height // enc.patch // protocol.pool,
+            enc.width // enc.patch // protocol.pool)
+    return enc.frames, enc.height, grid, (clip_features, forecast_features), (model.jepa,
+                                                                             random_model)
+
+
 def _episodes(world, n: int, seed: int):
     return world.sample(n, np.random.default_rng(seed))
 
 
 def actions_eval(model, protocol: ActionsProtocol | None = None, random_model=None) -> dict:
-    """Run the protocol on a video model (``monde.load``) and a random-init twin of it."""
-    from monde.jepa.model import JEPA
+    """Run the protocol on a video model (``monde.load``: a windowed ViT model or a
+    frame-causal one) and a random-init twin of it."""
     from monde.worlds.manipulation import (
         ACTIONS,
         ManipulationConfig,
@@ -116,31 +194,27 @@ def actions_eval(model, protocol: ActionsProtocol | None = None, random_model=No
     )
 
     protocol = protocol or ActionsProtocol()
-    enc = model.config.encoder
-    if enc.modality != "video" or model.jepa.pixels:
-        raise ConfigError("monde eval actions needs a latent video model (monde train actions-tiny)")
+    window, size, grid, (rec_feats, ant_feats), nets = _adapter(model, protocol, random_model)
+    standardise = rec_feats is causal_clip_features
     t0 = time.perf_counter()
-    world = ManipulationWorld(ManipulationConfig(size=enc.height))
+    world = ManipulationWorld(ManipulationConfig(size=size))
     train = _episodes(world, protocol.train_episodes, protocol.seed)
     test = _episodes(world, protocol.test_episodes, protocol.seed + 1)
     rng = np.random.default_rng(protocol.seed)
-    rec = [recognition_clips(e, enc.frames, rng) for e in (train, test)]
+    rec = [recognition_clips(e, window, rng) for e in (train, test)]
     ant = [anticipation_clips(e, protocol.context) for e in (train, test)]
-    if random_model is None:
-        torch.manual_seed(protocol.seed)
-        random_model = JEPA(model.config).eval()
-    grid = (enc.frames // enc.tubelet, enc.height // enc.patch // protocol.pool,
-            enc.width // enc.patch // protocol.pool)
     pos = grid_positions(grid)
     k = len(ACTIONS)
     result = {"protocol": protocol_record(protocol), "classes": list(ACTIONS),
               "clips": {"recognition": [len(rec[0][1]), len(rec[1][1])],
                         "anticipation": [len(ant[0][1]), len(ant[1][1])]}}
-    for name, jepa in (("model", model.jepa), ("random", random_model)):
+    for name, jepa in zip(("model", "random"), nets):
         r = {}
-        for task, feats, data in (("recognition", clip_features, rec),
-                                  ("anticipation", forecast_features, ant)):
+        for task, feats, data in (("recognition", rec_feats, rec),
+                                  ("anticipation", ant_feats, ant)):
             xtr, xte = (feats(jepa, d[0], protocol.pool) for d in data)
+            if standardise:
+                xtr, xte = _standardise(xtr, xte)
             probe = fit_attentive_probe(xtr, data[0][1], pos, k, protocol.probe)
             r[task] = class_metrics(predict_scores(probe, xte, pos), data[1][1], k, protocol.k)
         result[name] = r

@@ -63,6 +63,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("intphys-vit", "intphys-vit-tiny sized for a GPU", vp.intphys),
     Recipe("actions-tiny", "video JEPA of an agent acting on objects, CPU (monde eval actions)",
            vp.actions_tiny),
+    Recipe("actions-causal-tiny", "frame-causal video JEPA of an agent acting on objects, "
+           "CPU (monde eval actions)", vc.actions_causal_tiny),
     Recipe("audio-tiny", "audio JEPA of the built-in machine sounds (normal only), CPU minutes "
            "(monde eval machine)", au.audio_tiny),
     Recipe("audio", "audio JEPA on your own sound files: monde train audio --data DIR",

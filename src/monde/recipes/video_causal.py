@@ -78,6 +78,22 @@ def intphys() -> CausalVideoRunConfig:
     return cfg
 
 
+def actions_causal_tiny() -> CausalVideoRunConfig:
+    """Actions with the frame-causal model, CPU: 4 frames of context, 4 forecast.
+
+    Unlabelled 8-frame clips of the manipulation world. ``monde eval actions`` probes the
+    frozen maps of 8-frame clips (recognition) and, for anticipation, the 4 observed maps
+    plus the 4 the predictor rolls out after them.
+    """
+    from monde.worlds.manipulation import ManipulationConfig
+
+    cfg = intphys_tiny()
+    cfg.recipe = "actions-causal-tiny"
+    cfg.model.context, cfg.model.rollout = 4, 4
+    cfg.data = VideoDataConfig(source="manipulation", manipulation=ManipulationConfig(size=64))
+    return cfg
+
+
 def video_causal() -> CausalVideoRunConfig:
     """Your own videos: ``monde train video-causal --data FOLDER`` (surprise on new videos)."""
     cfg = intphys_tiny()
