@@ -160,3 +160,17 @@ def test_standardise_uses_the_training_statistics_only():
     torch.testing.assert_close(a.std((0, 1)), torch.ones(3), atol=1e-3, rtol=0)
     # the test set is shifted with the training set's scale, not re-centred on its own
     torch.testing.assert_close(b, a[:10] + 1e-3 / xtr.std((0, 1)), atol=1e-3, rtol=1e-4)
+
+
+def test_cli_eval_actions_trains_the_frame_causal_recipe_by_default(tiny_actions, capsys,
+                                                                    monkeypatch):
+    import monde.cli_video as V
+    import monde.evals.actions as A
+
+    monkeypatch.setattr(A, "ActionsProtocol",
+                        lambda: ActionsProtocol(train_episodes=3, test_episodes=2,
+                                                probe=ProbeConfig(epochs=1)))
+    trained = []
+    monkeypatch.setattr(V, "_train", lambda name, *a, **k: trained.append(name) or tiny_actions)
+    assert main(["eval", "actions", "--json"]) == 0
+    assert trained == ["actions-causal-tiny"]
