@@ -150,7 +150,7 @@ def test_actions_eval_scores_a_frame_causal_model(tmp_path):
 
 
 def test_standardise_uses_the_training_statistics_only():
-    from monde.evals.actions import _standardise
+    from monde.evals.attentive_probe import standardise_tokens as _standardise
 
     g = torch.Generator().manual_seed(0)
     xtr = torch.randn(50, 6, 3, generator=g) * torch.tensor([1e-3, 1.0, 1e3]) + 5

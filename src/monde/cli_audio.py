@@ -13,19 +13,19 @@ def run_surprise(args, emit) -> int:
     """``monde surprise FILE.wav --model DIR``: surprise per window, peak, PNG."""
     import monde
     from monde.data.audio import audio_info
+    from monde.jepa.audio_surprise import audio_facts
     from monde.viz import plot_surprise
 
     model = monde.load(args.model)
-    enc = getattr(getattr(model, "config", None), "encoder", None)
-    if enc is None or enc.modality != "audio":
-        what = enc.modality if enc is not None else getattr(model, "modality", "sensors")
-        raise ConfigError(f"{args.model} is a {what} model; a sound file needs an audio model "
-                          "(monde train audio-tiny, or monde train audio --data DIR)")
+    try:
+        rate = audio_facts(model)[0]
+    except ConfigError as e:
+        raise ConfigError(f"{args.model}: {e}; a sound file needs an audio model") from None
     if not args.input.is_file():
         raise DataError(f"{args.input}: no such file")
     info = audio_info(args.input)
-    notes = [f"resampled from {info.rate} Hz to the model's {enc.sample_rate} Hz"] \
-        if info.rate != enc.sample_rate else []
+    notes = [f"resampled from {info.rate} Hz to the model's {rate} Hz"] \
+        if info.rate != rate else []
     t0 = time.perf_counter()
     r = model.surprise(str(args.input), stride=args.stride, tokens=args.tokens or "mean")
     seconds = time.perf_counter() - t0
@@ -53,7 +53,9 @@ def run_eval(args, emit) -> int:
     from monde.cli_video import _train
 
     name = args.protocol
-    recipe = "fsdd" if name == "fsdd" else "audio-tiny"
+    # fsdd: the frame-causal recipe, the one that meets the issue's targets (docs/results.md);
+    # the masked ViT recipe `fsdd` still evaluates with --model.
+    recipe = "fsdd-causal" if name == "fsdd" else "audio-tiny"
     overrides = list(args.overrides)
     if name == "fsdd" and args.data is not None:
         overrides.append(f"data.folder={args.data}")
@@ -63,8 +65,9 @@ def run_eval(args, emit) -> int:
     if name == "fsdd":
         from monde.evals.datasets import find_data
         from monde.evals.fsdd import fsdd_eval, load_fsdd
+        from monde.jepa.audio_surprise import audio_facts
 
-        data = load_fsdd(find_data("fsdd", args.data), model.config.encoder.sample_rate)
+        data = load_fsdd(find_data("fsdd", args.data), audio_facts(model)[0])
         r = fsdd_eval(model, data)
         lines = [f"FSDD ({r['protocol']['name']} v{r['protocol']['version']}, test = recordings "
                  f"0-4, {r['test_clips']} clips): accuracy with 100% / 10% of the labels"]

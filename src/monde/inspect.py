@@ -62,6 +62,34 @@ def _model_facts(model: dict) -> dict:
                          f"future/channel/time masks; surprise {model.get('surprise')} "
                          f"({model.get('aggregate')} over groups)",
         }
+    if model.get("kind") == "video-causal":
+        side = model.get("size")
+        return {
+            "modality": "video",
+            "input": f"{model.get('channels')} x {side}x{side} frames, {model.get('context')} of "
+                     f"context",
+            "encoder": f"frame-causal CNN widths {model.get('widths')}, latent map of "
+                       f"{model.get('map_channels')} channels per frame",
+            "predictor": f"conv {model.get('predictor_layers')} x {model.get('predictor_hidden')}"
+                         f" (next frame's map), rollout {model.get('rollout')}",
+            "objective": f"{model.get('target')} target" + (
+                ", VICReg per cell" if model.get("target") == "latent" else " (generative baseline)"),
+        }
+    if model.get("kind") == "audio-causal":
+        rate, hop, frames = model.get("sample_rate"), model.get("hop"), model.get("frames")
+        return {
+            "modality": "audio",
+            "input": f"mono sound at {rate} Hz, windows of {(frames - 1) * hop / rate:.2f} s -> "
+                     f"{model.get('n_mels')} mel bands x {frames} frames (n_fft "
+                     f"{model.get('n_fft')}, hop {hop})",
+            "encoder": f"time-causal CNN widths {model.get('widths')}, time strides "
+                       f"{model.get('time_strides')}, latent map of {model.get('map_channels')} "
+                       "channels per step",
+            "predictor": f"1-D conv {model.get('predictor_layers')} x "
+                         f"{model.get('predictor_hidden')} from {model.get('context')} steps, "
+                         f"rollout {model.get('rollout')}",
+            "objective": "next-step latent MSE + rollout, VICReg per frequency cell",
+        }
     enc, pred = model.get("encoder", {}), model.get("predictor", {})
     obj, mask = model.get("objective", {}), model.get("mask", {})
     modality = enc.get("modality")

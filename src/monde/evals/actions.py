@@ -28,6 +28,7 @@ from monde.evals.attentive_probe import (
     class_metrics,
     fit_attentive_probe,
     predict_scores,
+    standardise_tokens,
 )
 from monde.evals.protocol import protocol_record
 from monde.jepa.masks import CausalFuture
@@ -136,19 +137,6 @@ def _maps_to_tokens(z: torch.Tensor, pool: int) -> torch.Tensor:
     return x.reshape(b, t, *x.shape[1:]).permute(0, 1, 3, 4, 2).reshape(b, -1, x.shape[1])
 
 
-def _standardise(xtr: torch.Tensor, xte: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel z-scores of tokens ``[N, n, D]`` with the training set's statistics.
-
-    For the frame-causal family: a CNN's raw output scale differs by orders of magnitude
-    between a trained network and a randomly initialised one (at init, clip-to-clip variation
-    is ~1/40 of the per-token spread), which leaves the probe predicting the majority class on
-    random features; standardising both alike makes the comparison about content, not scale.
-    """
-    mean = xtr.mean((0, 1), keepdim=True)
-    std = xtr.std((0, 1), keepdim=True).clamp_min(1e-8)
-    return (xtr - mean) / std, (xte - mean) / std
-
-
 def _adapter(model, protocol: ActionsProtocol, random_model):
     """``(window, size, grid, (recognition, anticipation) feature functions, nets)`` for the
     windowed ViT model or the frame-causal one, with a random-init twin of the same shape."""
@@ -214,7 +202,7 @@ def actions_eval(model, protocol: ActionsProtocol | None = None, random_model=No
                                   ("anticipation", ant_feats, ant)):
             xtr, xte = (feats(jepa, d[0], protocol.pool) for d in data)
             if standardise:
-                xtr, xte = _standardise(xtr, xte)
+                xtr, xte = standardise_tokens(xtr, xte)
             probe = fit_attentive_probe(xtr, data[0][1], pos, k, protocol.probe)
             r[task] = class_metrics(predict_scores(probe, xte, pos), data[1][1], k, protocol.k)
         result[name] = r

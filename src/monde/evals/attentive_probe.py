@@ -113,3 +113,16 @@ def class_metrics(scores: np.ndarray, y: np.ndarray, classes: int, k: int = 5) -
     return {"top1": round(top1, 4), f"recall@{k}": round(recall, 4),
             "chance_top1": round(float(np.max(np.bincount(y, minlength=classes)) / len(y)), 4),
             f"chance_recall@{k}": round(min(k, classes) / classes, 4), "n": int(len(y))}
+
+
+def standardise_tokens(xtr: torch.Tensor, xte: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel z-scores of tokens ``[N, n, D]`` with the training set's statistics.
+
+    For the frame-causal families (video and audio): a CNN's raw output scale differs by orders of magnitude
+    between a trained network and a randomly initialised one (at init, clip-to-clip variation
+    is ~1/40 of the per-token spread), which leaves the probe predicting the majority class on
+    random features; standardising both alike makes the comparison about content, not scale.
+    """
+    mean = xtr.mean((0, 1), keepdim=True)
+    std = xtr.std((0, 1), keepdim=True).clamp_min(1e-8)
+    return (xtr - mean) / std, (xte - mean) / std

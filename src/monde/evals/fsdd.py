@@ -19,8 +19,14 @@ import torch
 import torch.nn.functional as F
 
 from monde.errors import DataError
-from monde.evals.attentive_probe import ProbeConfig, fit_attentive_probe, predict_scores
+from monde.evals.attentive_probe import (
+    ProbeConfig,
+    fit_attentive_probe,
+    predict_scores,
+    standardise_tokens,
+)
 from monde.evals.protocol import protocol_record
+from monde.jepa.audio_surprise import is_causal
 from monde.nn import grid_positions
 
 
@@ -95,13 +101,37 @@ def fit_window(sounds: list[torch.Tensor], n: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def token_features(jepa, sounds: list[torch.Tensor], batch_size: int = 64) -> torch.Tensor:
-    """Frozen encoder tokens ``[B, N, D]`` of each sound placed in one model window."""
+def token_features(net, sounds: list[torch.Tensor], batch_size: int = 64) -> torch.Tensor:
+    """Frozen tokens ``[B, N, D]`` of each sound placed in one model window.
+
+    ``net``: a masked audio JEPA (its inference encoder's tokens) or a frame-causal one (its
+    step latents, :meth:`~monde.jepa.causal_audio.CausalAudioJEPA.tokens`).
+    """
     from monde.jepa.audio_surprise import window_samples
 
-    enc = jepa.inference_encoder()
-    x = fit_window(sounds, window_samples(jepa.cfg.encoder))
-    return torch.cat([enc.encode(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    if is_causal(net.cfg):
+        encode, n = net.tokens, net.cfg.window_samples
+    else:
+        encode, n = net.inference_encoder().encode, window_samples(net.cfg.encoder)
+    x = fit_window(sounds, n)
+    return torch.cat([encode(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
+
+
+def audio_twin(model, seed: int):
+    """``(trained net, random-init net of the same shape, token grid, front end)`` of an audio
+    world model of either family."""
+    from monde.jepa.audio_surprise import audio_facts
+    from monde.jepa.causal_audio import CausalAudioJEPA
+    from monde.jepa.model import JEPA
+
+    frontend = audio_facts(model)[2]
+    torch.manual_seed(seed)
+    if is_causal(model.config):
+        return (model.jepa, CausalAudioJEPA(model.config, seed=seed).eval(),
+                (model.config.steps,), frontend)
+    enc = model.config.encoder
+    return (model.jepa, JEPA(model.config).eval(),
+            (enc.height // enc.patch, enc.width // enc.patch), frontend)
 
 
 def logmel_stats(sounds: list[torch.Tensor], logmel) -> torch.Tensor:
@@ -166,23 +196,22 @@ def probe_features(tokens_tr, tokens_te, ytr, yte, classes, pos, protocol) -> di
 
 def fsdd_eval(model, data: FSDDData, protocol: FSDDProtocol | None = None) -> dict:
     """Digits and speakers from ``model``'s frozen features, a random twin's, and log-mel stats."""
-    from monde.jepa.model import JEPA
-
     protocol = protocol or FSDDProtocol()
     t0 = time.perf_counter()
-    enc_cfg = model.config.encoder
-    torch.manual_seed(protocol.seed)
-    random_jepa = JEPA(model.config).eval()
+    net, random_net, grid, logmel = audio_twin(model, protocol.seed)
     tasks = {"digit": (data.train_digit, data.test_digit, 10),
              "speaker": (data.train_speaker, data.test_speaker, len(data.speakers))}
     result: dict = {"protocol": protocol_record(protocol), "train_clips": len(data.train_sounds),
                     "test_clips": len(data.test_sounds), "speakers": data.speakers}
-    for name, jepa in (("model", model.jepa), ("random", random_jepa)):
+    for name, jepa in (("model", net), ("random", random_net)):
         tr, te = token_features(jepa, data.train_sounds), token_features(jepa, data.test_sounds)
-        grid = (enc_cfg.height // enc_cfg.patch, enc_cfg.width // enc_cfg.patch)
+        if is_causal(model.config):
+            # A CNN's raw output scale differs by orders of magnitude between trained and
+            # random weights; z-score both alike with training statistics (as monde eval
+            # actions does for the frame-causal video family).
+            tr, te = standardise_tokens(tr, te)
         result[name] = {task: probe_features(tr, te, ytr, yte, k, grid_positions(grid), protocol)
                         for task, (ytr, yte, k) in tasks.items()}
-    logmel = model.jepa.encoder.tokenizer.frontend
     ftr, fte = logmel_stats(data.train_sounds, logmel), logmel_stats(data.test_sounds, logmel)
     base: dict = {}
     for task, (ytr, yte, k) in tasks.items():

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from monde.errors import ConfigError
 from monde.evals.fsdd import logmel_stats
 from monde.evals.physics import auroc
 from monde.evals.protocol import protocol_record
+from monde.jepa.audio_surprise import audio_facts
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,9 @@ class Mahalanobis:
 @torch.no_grad()
 def pooled_latents(model, audio: np.ndarray, batch_size: int = 64) -> torch.Tensor:
     """Mean-pooled latents ``[B, D]`` of the first model window of each clip."""
-    from monde.jepa.audio_surprise import window_samples
-
-    n = window_samples(model.config.encoder)
+    n = audio_facts(model)[1]
     x = torch.from_numpy(audio[:, :n]).float()
-    return torch.cat([model.encode(x[i:i + batch_size], pool=True)
+    return torch.cat([model.encode(x[i:i + batch_size], pool=True).float()
                       for i in range(0, len(x), batch_size)])
 
 
@@ -71,17 +69,14 @@ def machine_eval(model, protocol: MachineProtocol | None = None) -> dict:
     from monde.worlds.machine_sounds import FAULTS, MachineConfig, MachineSounds
 
     protocol = protocol or MachineProtocol()
-    enc = model.config.encoder
-    if enc.modality != "audio":
-        raise ConfigError("monde eval machine needs an audio model (monde train audio-tiny)")
+    rate, _, logmel = audio_facts(model)
     t0 = time.perf_counter()
-    world = MachineSounds(MachineConfig(rate=enc.sample_rate))
+    world = MachineSounds(MachineConfig(rate=rate))
     rng = np.random.default_rng(protocol.seed)
     fit = world.sample(protocol.normal_fit, rng).audio
     sets = {"normal": world.sample(protocol.normal_test, rng).audio}
     for f in FAULTS:
         sets[f] = world.sample(protocol.per_fault, rng, fault=f).audio
-    logmel = model.jepa.encoder.tokenizer.frontend
     base = Mahalanobis(logmel_stats(list(torch.from_numpy(fit)), logmel))
     nov = Mahalanobis(pooled_latents(model, fit))
     scores: dict[str, dict[str, np.ndarray]] = {}

@@ -8,7 +8,7 @@ and the error against the target encoder's latents of the real sound is the wind
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -45,6 +45,26 @@ def window_samples(enc) -> int:
     return (enc.width - 1) * enc.hop
 
 
+def is_causal(cfg) -> bool:
+    """Whether a model config is the frame-causal audio family (:mod:`monde.jepa.causal_audio`)."""
+    return getattr(cfg, "kind", None) == "audio-causal"
+
+
+def audio_facts(model) -> tuple[int, int, torch.nn.Module]:
+    """``(sample rate, window samples, log-mel front end)`` of an audio world model of either
+    family (masked ViT or frame-causal); a clear error for any other model."""
+    from monde.errors import ConfigError
+
+    if is_causal(getattr(model, "config", None)):
+        return model.sample_rate, model.window_samples, model.frontend
+    enc = getattr(getattr(model, "config", None), "encoder", None)
+    if enc is None or enc.modality != "audio":
+        what = enc.modality if enc is not None else getattr(model, "modality", "non-audio")
+        raise ConfigError(f"this is a {what} model; an audio model is needed (monde train "
+                          "audio-tiny, audio-causal-tiny, fsdd-causal, or audio --data DIR)")
+    return enc.sample_rate, window_samples(enc), model.jepa.encoder.tokenizer.frontend
+
+
 @torch.no_grad()
 def window_errors(jepa, sound: torch.Tensor, tokens: Literal["mean", "max"] = "mean",
                   context_ratio: float = 0.5) -> torch.Tensor:
@@ -58,17 +78,21 @@ def window_errors(jepa, sound: torch.Tensor, tokens: Literal["mean", "max"] = "m
     return err.amax(1) if tokens == "max" else err.mean(1)
 
 
-def score_sound(jepa, windows: Iterable[tuple[float, torch.Tensor]], *, window: float,
-                tokens: Literal["mean", "max"] = "mean", batch_size: int = 32) -> AudioSurprise:
-    """Surprise of ``(start_seconds, samples [N] or [1, N])`` windows, ``batch_size`` at a time."""
-    device = next(jepa.parameters()).device
+def score_sound(errors: Callable[[torch.Tensor], torch.Tensor],
+                windows: Iterable[tuple[float, torch.Tensor]], *, window: float,
+                device: torch.device | str = "cpu", batch_size: int = 32) -> AudioSurprise:
+    """Surprise of ``(start_seconds, samples [N] or [1, N])`` windows, ``batch_size`` at a time.
+
+    ``errors`` maps a batch of windows ``[B, N]`` to their surprise ``[B]`` (for the masked
+    JEPA: :func:`window_errors`; for the frame-causal one, its mean step error).
+    """
     times: list[float] = []
     scores: list[np.ndarray] = []
     batch: list[torch.Tensor] = []
 
     def flush() -> None:
         x = torch.stack(batch).to(device).float()
-        scores.append(window_errors(jepa, x, tokens).cpu().numpy())
+        scores.append(errors(x).float().cpu().numpy())
         batch.clear()
 
     for start, w in windows:
@@ -79,6 +103,27 @@ def score_sound(jepa, windows: Iterable[tuple[float, torch.Tensor]], *, window: 
     if batch:
         flush()
     return AudioSurprise(np.asarray(times), np.concatenate(scores).astype(np.float32), window)
+
+
+def sound_windows(sound, n: int, hop: int, rate: int):
+    """``(start_seconds, window)`` pairs of a sound file (streamed, resampled to ``rate``) or of a
+    mono tensor ``[N]`` at ``rate``: windows of ``n`` samples every ``hop``."""
+    from pathlib import Path
+
+    if hop < 1:
+        raise DataError(f"hop must be >= 1 sample, got {hop}")
+    if isinstance(sound, (str, Path)):
+        from monde.data.audio import iter_audio_windows
+
+        return ((t, w[0]) for t, w in iter_audio_windows(sound, window=n / rate, hop=hop / rate,
+                                                          rate=rate))
+    x = torch.as_tensor(sound).float()
+    if x.dim() == 2 and x.shape[0] == 1:
+        x = x[0]
+    if x.dim() != 1:
+        raise DataError(f"surprise takes one mono sound [N] at {rate} Hz; got shape "
+                        f"{tuple(x.shape)}. Pass a file path to have it resampled.")
+    return tensor_windows(x, n, hop, rate)
 
 
 def tensor_windows(sound: torch.Tensor, n: int, hop: int, rate: int):

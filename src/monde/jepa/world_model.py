@@ -150,23 +150,9 @@ class WorldModel:
         enc = self.config.encoder
         n = aus.window_samples(enc)
         hop = n // 2 if hop is None else hop
-        if hop < 1:
-            raise DataError(f"hop must be >= 1 sample, got {hop}")
-        if isinstance(sound, (str, Path)):
-            from monde.data.audio import iter_audio_windows
-
-            windows = ((t, w[0]) for t, w in iter_audio_windows(
-                sound, window=n / enc.sample_rate, hop=hop / enc.sample_rate,
-                rate=enc.sample_rate))
-        else:
-            x = torch.as_tensor(sound).float()
-            if x.dim() == 2 and x.shape[0] == 1:
-                x = x[0]
-            if x.dim() != 1:
-                raise DataError(f"surprise takes one mono sound [N] at {enc.sample_rate} Hz; got "
-                                f"shape {tuple(x.shape)}. Pass a file path to have it resampled.")
-            windows = aus.tensor_windows(x, n, hop, enc.sample_rate)
-        return aus.score_sound(self.jepa, windows, window=n / enc.sample_rate, tokens=tokens,
+        windows = aus.sound_windows(sound, n, hop, enc.sample_rate)
+        return aus.score_sound(lambda x: aus.window_errors(self.jepa, x, tokens), windows,
+                               window=n / enc.sample_rate, device=next(self.jepa.parameters()).device,
                                batch_size=batch_size)
 
     def rollout(self, *args, **kwargs):
@@ -208,6 +194,8 @@ def load(path: str | Path, device: str = "cpu") -> WorldModel:
         return _load_sensor_model(path, weights, config["config"]["model"], meta).to(device)
     if kind == "video-causal":
         return _load_causal_video_model(path, weights, config["config"]["model"], meta).to(device)
+    if kind == "audio-causal":
+        return _load_causal_audio_model(path, weights, config["config"]["model"], meta).to(device)
     cfg = from_dict(ModelConfig, config["config"]["model"], where="model")
     jepa = JEPA(cfg)
     _load_weights(jepa, weights, path)
@@ -230,6 +218,15 @@ def _load_causal_video_model(path, weights: dict, model_cfg: dict, meta: dict):
     net = CausalVideoJEPA(from_dict(CausalVideoConfig, model_cfg, where="model"))
     _load_weights(net, weights, path)
     return CausalVideoWorldModel(net, meta)
+
+
+def _load_causal_audio_model(path, weights: dict, model_cfg: dict, meta: dict):
+    from monde.jepa.causal_audio import CausalAudioConfig, CausalAudioJEPA
+    from monde.jepa.causal_audio_world_model import CausalAudioWorldModel
+
+    net = CausalAudioJEPA(from_dict(CausalAudioConfig, model_cfg, where="model"))
+    _load_weights(net, weights, path)
+    return CausalAudioWorldModel(net, meta)
 
 
 def _load_sensor_model(path, weights: dict, model_cfg: dict, meta: dict):

@@ -75,6 +75,24 @@ class TubeletTokenizer(nn.Module):
         return y.reshape(b, (t // k) * (h // p) * (w // p), k * c * p * p)
 
 
+def standardised_spectrogram(frontend: nn.Module, x: torch.Tensor, frames: int) -> torch.Tensor:
+    """``frontend``'s log spectrogram of sound ``[B, N]`` / ``[B, 1, N]``, cut or padded (with
+    its quietest value) to ``frames`` frames and standardised per clip: ``[B, 1, M, frames]``.
+
+    Per clip, so that loudness, which a microphone's gain sets, does not dominate.
+    """
+    if x.dim() == 3 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.dim() != 2:
+        raise ValueError(f"expected mono sound [B, N] or [B, 1, N], got {tuple(x.shape)}")
+    s = frontend(x)[:, :, :frames]
+    if s.shape[-1] < frames:
+        s = torch.nn.functional.pad(s, (0, frames - s.shape[-1]), value=float(s.min()))
+    mu = s.mean(dim=(1, 2), keepdim=True)
+    sd = s.std(dim=(1, 2), keepdim=True).clamp_min(1e-5)
+    return ((s - mu) / sd).unsqueeze(1)
+
+
 class SpectrogramTokenizer(nn.Module):
     """Sound ``[B, N]`` (or ``[B, 1, N]``) → time–frequency patches of its log-mel spectrogram.
 
@@ -92,16 +110,7 @@ class SpectrogramTokenizer(nn.Module):
 
     def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
         """Standardised log-mel ``[B, 1, M, frames]`` of sound ``[B, N]`` / ``[B, 1, N]``."""
-        if x.dim() == 3 and x.shape[1] == 1:
-            x = x[:, 0]
-        if x.dim() != 2:
-            raise ValueError(f"expected mono sound [B, N] or [B, 1, N], got {tuple(x.shape)}")
-        s = self.frontend(x)[:, :, :self.frames]
-        if s.shape[-1] < self.frames:
-            s = torch.nn.functional.pad(s, (0, self.frames - s.shape[-1]), value=float(s.min()))
-        mu = s.mean(dim=(1, 2), keepdim=True)
-        sd = s.std(dim=(1, 2), keepdim=True).clamp_min(1e-5)
-        return ((s - mu) / sd).unsqueeze(1)
+        return standardised_spectrogram(self.frontend, x, self.frames)
 
     def forward(self, x: torch.Tensor) -> Tokens:
         s = self.spectrogram(x)

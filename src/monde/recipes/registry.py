@@ -72,6 +72,12 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("audio-base", "audio JEPA sized for a GPU (ViT-S width, 12 blocks)", au.audio_base),
     Recipe("fsdd", "audio JEPA of the spoken-digit training recordings (monde eval fsdd)",
            au.fsdd),
+    Recipe("fsdd-causal", "frame-causal audio JEPA of the spoken-digit training recordings, CPU "
+           "~5 min (monde eval fsdd)", au.fsdd_causal),
+    Recipe("audio-causal-tiny", "frame-causal audio JEPA of the built-in machine sounds "
+           "(normal only), CPU (monde eval machine)", au.audio_causal_tiny),
+    Recipe("audio-causal", "frame-causal audio JEPA on your own sound files, for surprise: "
+           "monde train audio-causal --data DIR", au.audio_causal),
     Recipe("two-rooms", "action-conditioned world model of Two-Rooms for planning (CPU minutes)",
            tr.two_rooms),
     Recipe("two-rooms-no-door", "two-rooms trained on episodes that never cross the door",
@@ -173,6 +179,8 @@ def run_recipe(cfg: vp.VideoRunConfig, out: Path, *, quiet: bool = False,
         return tr.run(cfg, out, quiet=quiet, overwrite=overwrite)
     if isinstance(cfg, sn.SensorRunConfig):
         return sn.run(cfg, out, quiet=quiet, overwrite=overwrite)
+    if isinstance(cfg, au.CausalAudioRunConfig):
+        return au.run_causal(cfg, out, quiet=quiet, overwrite=overwrite)
     if isinstance(cfg, au.AudioRunConfig):
         return au.run(cfg, out, quiet=quiet, overwrite=overwrite)
     if isinstance(cfg, vc.CausalVideoRunConfig):
