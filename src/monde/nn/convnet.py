@@ -150,12 +150,7 @@ class HistoryConvPredictor(nn.Module):
         coords = cell_centres(side)
         yy, xx = torch.meshgrid(coords, coords, indexing="ij")
         self.register_buffer("coords", torch.stack([xx, yy]), persistent=False)
-        mods: list[nn.Module] = [nn.Conv2d(channels * history + 2, hidden, 3, padding=1)]
-        for i in range(layers - 2):
-            d = 1 + i % 2
-            mods += [nn.GELU(), nn.Conv2d(hidden, hidden, 3, padding=d, dilation=d)]
-        mods += [nn.GELU(), nn.Conv2d(hidden, channels, 3, padding=1)]
-        self.net = nn.Sequential(*mods)
+        self.net = dilated_conv_stack(nn.Conv2d, channels * history + 2, hidden, channels, layers)
 
     def forward(self, hist: torch.Tensor) -> torch.Tensor:
         """``hist [N, K, C, h, w]`` → the next map ``[N, C, h, w]``."""
@@ -188,3 +183,17 @@ class ConvDecoder(nn.Module):
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(maps))
+
+
+def dilated_conv_stack(conv: type[nn.Conv1d] | type[nn.Conv2d], cin: int, hidden: int,
+                       cout: int, layers: int) -> nn.Sequential:
+    """``layers`` 3-wide convolutions ``cin → hidden → … → cout`` (``conv``: 1-D or 2-D), same
+    size out as in, GELU between; every other hidden layer dilated by 2, which widens the
+    receptive field at no cost (≈ 13 cells with 5 layers)."""
+    mods: list[nn.Module] = [conv(cin, hidden, 3, padding=1)]
+    for i in range(layers - 2):
+        d = 1 + i % 2
+        mods += [nn.GELU(), conv(hidden, hidden, 3, padding=d, dilation=d)]
+    mods += [nn.GELU(), conv(hidden, cout, 3, padding=1)]
+    return nn.Sequential(*mods)
+

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from monde.nn.convnet import dilated_conv_stack
+
 
 class _CausalConv2d(nn.Module):
     """3×3 convolution over ``[N, C, freq, time]``: frequency padded both sides, time on the
@@ -68,12 +70,7 @@ class HistoryConv1dPredictor(nn.Module):
         if layers < 2:
             raise ValueError(f"HistoryConv1dPredictor needs at least 2 layers, got {layers}")
         self.channels, self.history = channels, history
-        mods: list[nn.Module] = [nn.Conv1d(channels * history, hidden, 3, padding=1)]
-        for i in range(layers - 2):
-            d = 1 + i % 2
-            mods += [nn.GELU(), nn.Conv1d(hidden, hidden, 3, padding=d, dilation=d)]
-        mods += [nn.GELU(), nn.Conv1d(hidden, channels, 3, padding=1)]
-        self.net = nn.Sequential(*mods)
+        self.net = dilated_conv_stack(nn.Conv1d, channels * history, hidden, channels, layers)
 
     def forward(self, hist: torch.Tensor) -> torch.Tensor:
         if hist.dim() != 4 or tuple(hist.shape[1:3]) != (self.history, self.channels):

@@ -73,7 +73,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("fsdd", "audio JEPA of the spoken-digit training recordings (monde eval fsdd)",
            au.fsdd),
     Recipe("fsdd-causal", "frame-causal audio JEPA of the spoken-digit training recordings, CPU "
-           "~5 min (monde eval fsdd)", au.fsdd_causal),
+           "~7 min (monde eval fsdd)", au.fsdd_causal),
     Recipe("audio-causal-tiny", "frame-causal audio JEPA of the built-in machine sounds "
            "(normal only), CPU (monde eval machine)", au.audio_causal_tiny),
     Recipe("audio-causal", "frame-causal audio JEPA on your own sound files, for surprise: "
