@@ -81,3 +81,39 @@ def test_attentive_probe_reads_positions_from_all_tokens():
     enc, balls, proto = _small_probe_setup()
     r = probe_encoder(enc, balls, proto, ProbeConfig(epochs=60, heads=2, batch_size=32))
     assert r["attentive_r2_position"] > 0.5 and np.isfinite(r["attentive_r2_velocity"])
+
+
+def test_probe_reads_frame_causal_maps_one_slot_per_frame():
+    """The frame-causal model's per-frame maps go through the same protocol (one slot per
+    frame), and a saved model of a non-balls world is refused with a clear error."""
+    import pytest
+
+    from monde.errors import ConfigError
+    from monde.evals.probe import clip_maps, map_reader, run_probe
+    from monde.jepa.causal_video import CausalVideoConfig, CausalVideoJEPA
+    from monde.jepa.causal_video_world_model import CausalVideoWorldModel
+
+    net = CausalVideoJEPA(CausalVideoConfig(size=16, context=2, rollout=2, widths=(8, 8),
+                                            map_channels=8, predictor_hidden=8), seed=0).eval()
+    reader = map_reader(net)
+    video = torch.rand(3, 4, 3, 16, 16)
+    maps = clip_maps(reader, video)
+    assert reader.tubelet == 1 and maps.shape == (3, 4, 8, 4, 4)
+    torch.testing.assert_close(maps[1, 2], net.encode(video[1, 2]))
+    balls = BallsConfig(frames=4, size=16, n_balls=1, radius=(0.15, 0.2))
+    proto = dataclasses.replace(BallsProbeProtocol(), train_clips=256, test_clips=128, pool=4)
+    r = probe_encoder(net, balls, proto)
+    assert r["r2_position"] > 0.5
+    model = CausalVideoWorldModel(net, {"data": {"source": "manipulation"}})
+    with pytest.raises(ConfigError, match="bouncing-balls"):
+        run_probe(model, proto)
+
+
+def test_fit_heads_keeps_a_rotary_pair_per_axis():
+    from monde.evals.attentive_probe import ProbeConfig
+    from monde.evals.probe import fit_heads
+
+    cfg = ProbeConfig(heads=4)
+    assert fit_heads(cfg, 128, 3) is cfg          # the ViT's tokens: unchanged
+    assert fit_heads(cfg, 16, 3).heads == 2       # 16 channels, 3 axes: 8 per head
+    assert fit_heads(cfg, 6, 3).heads == 1

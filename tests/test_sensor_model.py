@@ -56,6 +56,29 @@ def test_plant_tokenizer_groups_and_missing_values():
     torch.testing.assert_close(tok(solo).values[0, :2], want)
 
 
+
+def test_plant_tokenizer_roughness_input():
+    """With roughness on, a channel's patch also enters as log(mean squared step + floor) and
+    a flag saying whether any step was observed; steps across a missing reading are skipped."""
+    tok = PlantTokenizer(channels=1, groups=1, dim=8, patch=4, roughness=True)
+    floor = PlantTokenizer.ROUGHNESS_FLOOR
+    x = torch.tensor([[[0.0, 1.0, 3.0, 2.0, 5.0, float("nan"), 6.0, float("nan")]]])
+    w = tok.proj.weight  # [8, 2*4 + 2]
+    # patch 1: steps 1, 2, -1 → mean square 2; patch 2: no two neighbours observed → flag 0
+    r1 = torch.log(torch.tensor(2.0 + floor))
+    in1 = torch.tensor([0.0, 1.0, 3.0, 2.0, 1, 1, 1, 1, r1, 1.0])
+    in2 = torch.tensor([5.0, 0.0, 6.0, 0.0, 1, 0, 1, 0, 0.0, 0.0])
+    e = torch.stack([in1, in2]) @ w.T + tok.proj.bias + tok.channel_embed[0] + tok.group_embed[0]
+    torch.testing.assert_close(tok(x).values[0], e)
+    # Noisier readings at the same level change the token; a plain tokenizer of the same
+    # patch values sees only a linear map of them.
+    quiet = torch.zeros(1, 1, 8)
+    noisy = torch.tensor([[[1.0, -1.0, 1.0, -1.0] * 2]])
+    assert not torch.allclose(tok(quiet).values, tok(noisy).values)
+    with pytest.raises(ValueError, match="at least 2 steps"):
+        PlantTokenizer(channels=1, groups=1, dim=8, patch=1, roughness=True)
+
+
 def test_channel_and_future_masks():
     g = torch.Generator().manual_seed(0)
     m = ChannelBlocks((6, 4))(5, g)

@@ -54,7 +54,8 @@ def _model_facts(model: dict) -> dict:
         return {
             "modality": "sensors",
             "input": f"{model.get('channels')} sensors + {model.get('actions')} control inputs, "
-                     f"windows of {model.get('window')} steps, patch {model.get('patch')}",
+                     f"windows of {model.get('window')} steps, patch {model.get('patch')}"
+                     + (" (values and roughness)" if model.get("roughness") else ""),
             "encoder": f"dim {model.get('dim')}, depth {model.get('depth')}, at most "
                        f"{model.get('groups')} channel groups",
             "predictor": f"dim {model.get('predictor_dim')}, depth {model.get('predictor_depth')}",

@@ -17,6 +17,7 @@ find the balls wherever the encoder put them, rather than in fixed pooled cells.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,29 +41,52 @@ class BallsProbeProtocol:
     val_fraction: float = 0.2
 
 
-@torch.no_grad()
-def slot_features(encoder, video: torch.Tensor, grid: tuple[int, int, int], pool: int,
-                  batch: int = 64) -> torch.Tensor:
-    """Per-temporal-slot features.
+@dataclass(frozen=True)
+class MapReader:
+    """How the probe reads one encoder family: clips → a latent map per temporal slot.
 
-    Args:
-        encoder: a :class:`~monde.jepa.networks.Encoder` (video).
-        video: ``[B, T, C, H, W]`` float in [0, 1].
-        grid: token grid ``(T', H', W')``.
-        pool: spatial cells per side after average pooling.
-
-    Returns:
-        ``[B, T', pool * pool * D]`` float32.
+    ``maps(video [B, T, C, H, W]) → [B, T', D, h, w]`` float32; a slot covers ``tubelet``
+    frames (2 for the masked ViT's tubelets, 1 for a frame-causal model's per-frame maps).
     """
-    out = []
-    t_, h_, w_ = grid
-    for i in range(0, video.shape[0], batch):
-        z = encoder.encode(video[i:i + batch]).float()  # [b, N, D]
-        b, _, d = z.shape
-        z = z.view(b * t_, h_, w_, d).permute(0, 3, 1, 2)
-        z = torch.nn.functional.adaptive_avg_pool2d(z, pool)  # [b*T', D, pool, pool]
-        out.append(z.reshape(b, t_, -1))
-    return torch.cat(out)
+
+    maps: Callable[[torch.Tensor], torch.Tensor]
+    tubelet: int
+
+
+def map_reader(encoder) -> MapReader:
+    """A :class:`MapReader` for a masked-JEPA :class:`~monde.jepa.networks.Encoder` or a
+    frame-causal :class:`~monde.jepa.causal_video.CausalVideoJEPA`."""
+    from monde.jepa.causal_video import CausalVideoJEPA
+
+    if isinstance(encoder, CausalVideoJEPA):
+        return MapReader(lambda v: encoder.encode(v).float(), tubelet=1)
+    c = encoder.cfg
+    t_, h_, w_ = c.frames // c.tubelet, c.height // c.patch, c.width // c.patch
+
+    def maps(video: torch.Tensor) -> torch.Tensor:
+        z = encoder.encode(video).float()  # [B, N, D], tokens in (T', H', W') order
+        return z.view(z.shape[0], t_, h_, w_, -1).permute(0, 1, 4, 2, 3)
+
+    return MapReader(maps, c.tubelet)
+
+
+@torch.no_grad()
+def clip_maps(reader: MapReader, video: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """``video [B, T, C, H, W]`` → every slot's map ``[B, T', D, h, w]`` float32."""
+    return torch.cat([reader.maps(video[i:i + batch]) for i in range(0, video.shape[0], batch)])
+
+
+def slot_features(maps: torch.Tensor, pool: int) -> torch.Tensor:
+    """Per-temporal-slot features: ``maps [B, T', D, h, w]`` average-pooled to ``pool × pool``
+    cells and concatenated → ``[B, T', pool * pool * D]``."""
+    b, t = maps.shape[:2]
+    z = torch.nn.functional.adaptive_avg_pool2d(maps.flatten(0, 1), pool)
+    return z.reshape(b, t, -1)
+
+
+def map_tokens(maps: torch.Tensor) -> torch.Tensor:
+    """Every cell of every slot as a token: ``[B, T', D, h, w]`` → ``[B, T'·h·w, D]``."""
+    return maps.permute(0, 1, 3, 4, 2).flatten(1, 3)
 
 
 def slot_targets(state: np.ndarray, tubelet: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,11 +152,16 @@ def hidden_r2(y: np.ndarray, y_hat: np.ndarray, hidden: np.ndarray) -> float:
     return float(1.0 - ((yt - yp) ** 2).sum() / (((yt - means[cols]) ** 2).sum() + 1e-12))
 
 
-@torch.no_grad()
-def clip_tokens(encoder, video: torch.Tensor, batch: int = 64) -> torch.Tensor:
-    """All output tokens of each clip: ``video [B, T, C, H, W]`` → ``[B, N, D]`` float32."""
-    return torch.cat([encoder.encode(video[i:i + batch]).float()
-                      for i in range(0, video.shape[0], batch)])
+def fit_heads(cfg, dim: int, axes: int):
+    """``cfg`` with as many of its heads as tokens of width ``dim`` allow: a head needs at
+    least one rotary channel pair per position axis (a frame-causal map has only 16 channels,
+    where the ViT has 128)."""
+    from dataclasses import replace
+
+    heads = cfg.heads
+    while heads > 1 and (dim % heads or dim // heads < 2 * axes):
+        heads -= 1
+    return cfg if heads == cfg.heads else replace(cfg, heads=heads)
 
 
 def attentive_r2(xtr: torch.Tensor, ytr: np.ndarray, xte: torch.Tensor, yte: np.ndarray,
@@ -143,6 +172,7 @@ def attentive_r2(xtr: torch.Tensor, ytr: np.ndarray, xte: torch.Tensor, yte: np.
     from monde.nn import grid_positions
 
     pos = grid_positions(grid)
+    cfg = fit_heads(cfg, xtr.shape[-1], pos.shape[-1])
     mu, sd = ytr.mean(0), ytr.std(0) + 1e-6
     probe = fit_attentive_probe(xtr, (ytr - mu) / sd, pos, 0, cfg)
     return r2_score(yte, predict_scores(probe, xte, pos) * sd + mu)
@@ -152,25 +182,27 @@ def probe_encoder(encoder, balls: BallsConfig, protocol: BallsProbeProtocol,
                   attentive=None) -> dict:
     """R² of positions and velocities for one encoder (frozen, eval mode).
 
+    ``encoder``: a masked-JEPA :class:`~monde.jepa.networks.Encoder` or a frame-causal
+    :class:`~monde.jepa.causal_video.CausalVideoJEPA` (see :func:`map_reader`).
     ``attentive``: a :class:`~monde.evals.attentive_probe.ProbeConfig` to also fit attentive
     probes (keys ``attentive_r2_position`` / ``attentive_r2_velocity``); None skips them.
     """
-    enc_cfg = encoder.cfg
+    reader = map_reader(encoder)
     world = BouncingBalls(balls)
-    grid = (enc_cfg.frames // enc_cfg.tubelet, enc_cfg.height // enc_cfg.patch,
-            enc_cfg.width // enc_cfg.patch)
     data, tokens, whole = {}, {}, {}
     for split, n, seed in [("train", protocol.train_clips, protocol.seed),
                            ("test", protocol.test_clips, protocol.seed + 1)]:
         clips = world.sample(n, np.random.default_rng(seed))
         video = torch.from_numpy(clips.video).float().div_(255.0)
-        feats = slot_features(encoder, video, grid, protocol.pool).numpy()
-        pos, vel = slot_targets(clips.state, enc_cfg.tubelet)
+        maps = clip_maps(reader, video)
+        grid = (maps.shape[1], *maps.shape[-2:])
+        feats = slot_features(maps, protocol.pool).numpy()
+        pos, vel = slot_targets(clips.state, reader.tubelet)
         if attentive is not None:  # one row per clip: every slot's targets at once
-            tokens[split] = clip_tokens(encoder, video)
+            tokens[split] = map_tokens(maps)
             whole[split] = (pos.reshape(n, -1), vel.reshape(n, -1))
         b, t = clips.visible.shape[:2]
-        hidden = ~clips.visible.reshape(b, t // enc_cfg.tubelet, enc_cfg.tubelet, -1).any(2)
+        hidden = ~clips.visible.reshape(b, t // reader.tubelet, reader.tubelet, -1).any(2)
         data[split] = (feats.reshape(-1, feats.shape[-1]), pos.reshape(-1, pos.shape[-1]),
                        vel.reshape(-1, vel.shape[-1]), hidden.reshape(-1, hidden.shape[-1]))
     (xtr, ptr, vtr, _), (xte, pte, vte, hte) = data["train"], data["test"]
@@ -188,20 +220,37 @@ def probe_encoder(encoder, balls: BallsConfig, protocol: BallsProbeProtocol,
 
 
 def run_probe(model, protocol: BallsProbeProtocol | None = None, attentive=None) -> dict:
-    """Probe a trained :class:`~monde.jepa.world_model.WorldModel` and a random-init twin.
+    """Probe a trained video model of the balls world and its random-init twin.
 
+    ``model``: a :class:`~monde.jepa.world_model.WorldModel` (masked JEPA) or a
+    :class:`~monde.jepa.causal_video_world_model.CausalVideoWorldModel`, as ``monde.load``
+    returns them. The twin is the same architecture initialised with the protocol's seed.
     ``attentive``: a :class:`~monde.evals.attentive_probe.ProbeConfig` to add attentive
     probes to both (a few minutes more on a CPU).
     """
     from monde.config import from_dict
+    from monde.errors import ConfigError
+    from monde.jepa.causal_video import CausalVideoJEPA
+    from monde.jepa.causal_video_world_model import CausalVideoWorldModel
     from monde.jepa.networks import Encoder
 
     protocol = protocol or BallsProbeProtocol()
+    data = model.meta.get("data", {})
+    if getattr(model, "modality", None) != "video" or data.get("source", "balls") != "balls":
+        raise ConfigError("monde probe reads ball positions from the bouncing-balls world: it "
+                          "needs a video model trained on it (e.g. monde train "
+                          "video-physics-tiny), not one trained on "
+                          f"{data.get('source') or getattr(model, 'modality', '?')!r} data")
     t0 = time.perf_counter()
-    balls_cfg = from_dict(BallsConfig, model.meta.get("data", {}).get("balls", {}), where="balls")
-    trained = probe_encoder(model.encoder.eval(), balls_cfg, protocol, attentive)
+    balls_cfg = from_dict(BallsConfig, data.get("balls", {}), where="balls")
     torch.manual_seed(protocol.seed)
-    random_enc = Encoder(model.config.encoder).eval()
+    if isinstance(model, CausalVideoWorldModel):
+        trained_enc = model.jepa.eval()
+        random_enc = CausalVideoJEPA(model.config, seed=protocol.seed).eval()
+    else:
+        trained_enc = model.encoder.eval()
+        random_enc = Encoder(model.config.encoder).eval()
+    trained = probe_encoder(trained_enc, balls_cfg, protocol, attentive)
     baseline = probe_encoder(random_enc, balls_cfg, protocol, attentive)
     out = {"protocol": protocol_record(protocol), "trained": trained, "random_init": baseline,
            "seconds": round(time.perf_counter() - t0, 1)}

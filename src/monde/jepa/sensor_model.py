@@ -102,6 +102,10 @@ class SensorModelConfig:
     forecaster needs when the series wanders to levels training never saw (ETTh1's test
     months), and what a fault detector must not have (a level shift is a fault), so it is
     off by default and on in the ``etth`` recipe."""
+    roughness: bool = False
+    """Also give the tokenizer each channel's patch roughness (log mean squared step, see
+    :class:`~monde.nn.tokenizers.PlantTokenizer`), so a change in a sensor's noise level —
+    which the latent otherwise learns to ignore — can be predicted and missed."""
     smoothing: float = 0.2
     """Weight of the newest step in a causal exponential moving average of the score
     (1 = no smoothing). Faults persist, noise does not: averaging trades a little delay for
@@ -174,7 +178,7 @@ class SensorJEPA(nn.Module):
                              f"depth), got {cfg.target_layers}")
         self.cfg = cfg
         self.tokenizer = PlantTokenizer(cfg.channels, min(cfg.groups, cfg.channels), cfg.dim,
-                                        cfg.patch)
+                                        cfg.patch, roughness=cfg.roughness)
         self.groups = self.tokenizer.groups
         self.encoder = Transformer(cfg.dim, cfg.depth, cfg.heads, 1)
         self.predictor = SensorPredictor(cfg, self.groups)

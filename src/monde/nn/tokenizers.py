@@ -159,16 +159,28 @@ class PlantTokenizer(nn.Module):
 
     Tokens lie on a ``(G, P)`` grid, row-major (``n = g * P + t``); the rotary position is the
     time patch only (``positions [N, 1]``), since channel order carries no geometry.
+
+    With ``roughness``, each channel's patch also enters as the log of its mean squared step
+    (first difference) — the sensor analogue of a spectrogram's energy: the values of sensor
+    noise cannot be predicted, so a latent predictor learns to ignore them, but the noise
+    *level* can, and a sensor whose noise grows (a sticky valve) changes it.
     """
 
-    def __init__(self, channels: int, groups: int, dim: int, patch: int):
+    ROUGHNESS_FLOOR = 1e-3
+    """Added to the mean squared step before the log (readings are z-scored), so a flat
+    patch does not give −inf."""
+
+    def __init__(self, channels: int, groups: int, dim: int, patch: int,
+                 roughness: bool = False):
         super().__init__()
         if not 1 <= groups <= channels:
             raise ValueError(f"groups must be in [1, channels={channels}], got {groups}")
-        self.channels, self.patch = channels, patch
+        if roughness and patch < 2:
+            raise ValueError("roughness needs patches of at least 2 steps")
+        self.channels, self.patch, self.roughness = channels, patch, roughness
         self.group_size = -(-channels // groups)
         self.groups = -(-channels // self.group_size)  # no empty group at the end
-        self.proj = nn.Linear(2 * patch, dim)
+        self.proj = nn.Linear(2 * patch + (2 if roughness else 0), dim)
         self.channel_embed = nn.Parameter(torch.zeros(channels, dim))
         self.group_embed = nn.Parameter(torch.zeros(self.groups, dim))
         nn.init.trunc_normal_(self.channel_embed, std=0.02)
@@ -184,7 +196,15 @@ class PlantTokenizer(nn.Module):
         obs = torch.isfinite(x)
         vals = torch.where(obs, x, torch.zeros((), dtype=x.dtype, device=x.device))
         m = obs.to(vals.dtype)
-        inp = torch.cat([vals.reshape(b, c, p, self.patch), m.reshape(b, c, p, self.patch)], -1)
+        v, mk = vals.reshape(b, c, p, self.patch), m.reshape(b, c, p, self.patch)
+        parts = [v, mk]
+        if self.roughness:  # steps between two observed readings only; none → 0, flagged
+            both = mk[..., 1:] * mk[..., :-1]
+            n = both.sum(-1, keepdim=True)
+            ms = ((v[..., 1:] - v[..., :-1]).pow(2) * both).sum(-1, keepdim=True)
+            has = (n > 0).to(v.dtype)
+            parts += [torch.log(ms / n.clamp_min(1) + self.ROUGHNESS_FLOOR) * has, has]
+        inp = torch.cat(parts, -1)
         e = self.proj(inp) + self.channel_embed[None, :, None, :]          # [B, C, P, D]
         w = m.reshape(b, c, p, self.patch).mean(-1, keepdim=True)          # observed fraction
         pad = self.groups * self.group_size - c

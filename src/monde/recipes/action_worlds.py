@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-
-from monde.config import to_dict
 from monde.data.collect import CollectConfig, collect
 from monde.data.episodes import EpisodeDataset, EpisodeWindows, WindowSpec
 from monde.errors import ConfigError, DataError
@@ -174,26 +170,19 @@ def open_dataset(cfg: PlanRunConfig, out: Path, quiet: bool) -> EpisodeDataset:
 
 def run(cfg: PlanRunConfig, out: Path, *, quiet: bool = False, overwrite: bool = False) -> dict:
     """Collect (if needed) and train ``cfg`` into ``out``, then export the model folder."""
-    from monde.recipes.registry import exporter, prepare_run_dir, run_summary
-    from monde.train.trainer import train
+    from monde.recipes.runs import open_run, train_and_export
 
     check_config(cfg)
-    config = to_dict(cfg)
-    is_main = int(os.environ.get("RANK", "0")) == 0
-    resumed = prepare_run_dir(out, config, overwrite) if is_main else True
-    data = open_dataset(cfg, out, quiet or not is_main)
-    torch.manual_seed(cfg.train.seed)
+    run = open_run(cfg, out, overwrite)
+    data = open_dataset(cfg, out, quiet or not run.is_main)
     model = ActionJEPA(cfg.model, seed=cfg.train.seed)
     windows = EpisodeWindows(data, WindowSpec(cfg.data.chunks, cfg.model.frameskip),
                              seed=cfg.train.seed)
     meta = {"recipe": cfg.recipe, "modality": "image+action", "world": world_name(cfg)}
-
-    export = exporter(out, config["model"], meta, world_config=asdict(world_config(cfg)),
-                      planner=config["planner"], data={
-                          "path": str(data.path), "episodes": len(data), "steps": data.steps,
-                          "policy": data.manifest.get("policy"),
-                          "door_crossings_kept": data.manifest.get("door_crossings_kept")},
-                      params=sum(p.numel() for p in model.parameters()))
-    result = train(model, windows, cfg.train, out, config=config, meta=meta, quiet=quiet,
-                   export=export)
-    return run_summary(cfg.recipe, result, out, resumed)
+    return train_and_export(
+        run, cfg, model, windows, meta, quiet=quiet, world_config=asdict(world_config(cfg)),
+        planner=run.config["planner"], data={
+            "path": str(data.path), "episodes": len(data), "steps": data.steps,
+            "policy": data.manifest.get("policy"),
+            "door_crossings_kept": data.manifest.get("door_crossings_kept")},
+        params=sum(p.numel() for p in model.parameters()))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -10,7 +9,6 @@ from typing import Literal
 import numpy as np
 import torch
 
-from monde.config import to_dict
 from monde.errors import ConfigError, DataError
 from monde.jepa.causal_audio import CausalAudioConfig
 from monde.jepa.config import EncoderConfig, MaskConfig, ModelConfig, PredictorConfig
@@ -178,8 +176,7 @@ def fsdd() -> AudioRunConfig:
 def run(cfg: AudioRunConfig, out: Path, *, quiet: bool = False, overwrite: bool = False) -> dict:
     """Train ``cfg`` into ``out`` (resuming if it holds the same run) and export the model."""
     from monde.jepa.model import JEPA
-    from monde.recipes.registry import exporter, prepare_run_dir, run_summary
-    from monde.train.trainer import train
+    from monde.recipes.runs import open_run, train_and_export
 
     enc = cfg.model.encoder
     if enc.modality != "audio" or enc.channels != 1:
@@ -188,17 +185,12 @@ def run(cfg: AudioRunConfig, out: Path, *, quiet: bool = False, overwrite: bool 
         raise ConfigError("model.encoder.height (mel bands) and width (frames) must be "
                           "multiples of patch")
     data = source_for(cfg)
-    config = to_dict(cfg)
-    is_main = int(os.environ.get("RANK", "0")) == 0
-    resumed = prepare_run_dir(out, config, overwrite) if is_main else True
-    torch.manual_seed(cfg.train.seed)
+    run = open_run(cfg, out, overwrite)
     model = JEPA(cfg.model, seed=cfg.train.seed)
     meta = {"recipe": cfg.recipe, "modality": "audio", "sample_rate": enc.sample_rate}
-    export = exporter(out, config["model"], meta, data={"source": cfg.data.source},
-                      params=sum(p.numel() for p in model.encoder.parameters()))
-    result = train(model, data, cfg.train, out, config=config, meta=meta, quiet=quiet,
-                   export=export)
-    return run_summary(cfg.recipe, result, out, resumed)
+    return train_and_export(run, cfg, model, data, meta, quiet=quiet,
+                            data={"source": cfg.data.source},
+                            params=sum(p.numel() for p in model.encoder.parameters()))
 
 
 # ---------------------------------------------------------------- frame-causal family
@@ -245,21 +237,15 @@ def run_causal(cfg: CausalAudioRunConfig, out: Path, *, quiet: bool = False,
                overwrite: bool = False) -> dict:
     """Train a frame-causal audio run into ``out`` (resuming if it holds the same run)."""
     from monde.jepa.causal_audio import CausalAudioJEPA
-    from monde.recipes.registry import exporter, prepare_run_dir, run_summary
-    from monde.train.trainer import train
+    from monde.recipes.runs import open_run, train_and_export
 
     cfg.model.validate()
     if cfg.train.steps < 1 or cfg.train.batch_size < 2:
         raise ConfigError("train.steps must be >= 1 and train.batch_size >= 2")
     data = source_for(cfg)
-    config = to_dict(cfg)
-    is_main = int(os.environ.get("RANK", "0")) == 0
-    resumed = prepare_run_dir(out, config, overwrite) if is_main else True
-    torch.manual_seed(cfg.train.seed)
+    run = open_run(cfg, out, overwrite)
     model = CausalAudioJEPA(cfg.model, seed=cfg.train.seed)
     meta = {"recipe": cfg.recipe, "modality": "audio", "sample_rate": cfg.model.sample_rate}
-    export = exporter(out, config["model"], meta, data={"source": cfg.data.source},
-                      params=sum(p.numel() for p in model.parameters()))
-    result = train(model, data, cfg.train, out, config=config, meta=meta, quiet=quiet,
-                   export=export)
-    return run_summary(cfg.recipe, result, out, resumed)
+    return train_and_export(run, cfg, model, data, meta, quiet=quiet,
+                            data={"source": cfg.data.source},
+                            params=sum(p.numel() for p in model.parameters()))

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from monde import __version__
-from monde.config import to_dict
 from monde.errors import ConfigError
 from monde.recipes import action_worlds as tr
 from monde.recipes import audio as au
 from monde.recipes import sensors as sn
 from monde.recipes import video_causal as vc
 from monde.recipes import video_physics as vp
+from monde.recipes.runs import open_run, train_and_export
 from monde.recipes.video_data import video_source
 
 
@@ -110,41 +104,6 @@ def get_recipe(name: str) -> Recipe:
     return RECIPES[name]
 
 
-def prepare_run_dir(out: Path, config: dict, overwrite: bool) -> bool:
-    """Create ``out`` or check that it holds this same run. Returns True when resuming."""
-    run_file = out / "run.json"
-    if out.exists() and overwrite:
-        shutil.rmtree(out)
-    if run_file.exists():
-        try:
-            previous = json.loads(run_file.read_text())
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{run_file} is corrupt ({e}); choose another --out or pass "
-                              "--overwrite to start over there") from e
-        if previous != config:
-            diff = _first_difference(previous, config)
-            raise ConfigError(
-                f"{out} holds another run (it differs at {diff}). Choose another --out, pass "
-                "--overwrite to replace it, or rerun with the same settings to resume it.")
-        return True
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"{out} is not empty and is not a monde run folder; choose another "
-                          "--out (or pass --overwrite to delete its contents)")
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = run_file.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(config, indent=2))
-    tmp.replace(run_file)
-    return False
-
-
-def _first_difference(a, b, path: str = "") -> str:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b)):
-            if a.get(k) != b.get(k):
-                return _first_difference(a.get(k), b.get(k), f"{path}.{k}".lstrip("."))
-    return f"'{path}': {a!r} there, {b!r} now"
-
-
 def check_config(cfg: vp.VideoRunConfig) -> None:
     """Cross-field checks the types alone cannot express."""
     enc, balls = cfg.model.encoder, cfg.data.balls
@@ -186,48 +145,12 @@ def run_recipe(cfg: vp.VideoRunConfig, out: Path, *, quiet: bool = False,
     if isinstance(cfg, vc.CausalVideoRunConfig):
         return vc.run(cfg, out, quiet=quiet, overwrite=overwrite)
     from monde.jepa.model import JEPA
-    from monde.train.trainer import train
 
     check_config(cfg)
-    config = to_dict(cfg)
-    # Under torchrun only rank 0 touches the folder; the others start training, whose first
-    # collective (joining the process group) waits for rank 0 to get there.
-    is_main = int(os.environ.get("RANK", "0")) == 0
-    resumed = prepare_run_dir(out, config, overwrite) if is_main else True
-    torch.manual_seed(cfg.train.seed)
+    run = open_run(cfg, out, overwrite)
     model = JEPA(cfg.model, seed=cfg.train.seed)
     enc = cfg.model.encoder
     data = video_source(cfg.data, enc.frames, (enc.height, enc.width), seed=cfg.train.seed)
     meta = {"recipe": cfg.recipe, "modality": enc.modality}
-
-    export = exporter(out, config["model"], meta, data=config["data"],
-                      params=sum(p.numel() for p in model.encoder.parameters()))
-    result = train(model, data, cfg.train, out, config=config, meta=meta, quiet=quiet,
-                   export=export)
-    return run_summary(cfg.recipe, result, out, resumed)
-
-
-def exporter(out: Path, model_config: dict, meta: dict, **facts):
-    """The trainer's ``export`` callback: write the model folder into ``out``.
-
-    ``config.json`` gets ``meta``, the training facts (steps, time, loss, rank) and ``facts``.
-    A finished run that is rerun trains nothing and keeps its export (and training time).
-    """
-    from monde.train.checkpoint import save_model_folder
-
-    def export(state: dict, result) -> None:
-        if result.steps == result.resumed_from and (out / "config.json").is_file():
-            return
-        save_model_folder(out, model=state, config={"model": model_config}, meta={
-            **meta, "monde_version": __version__, "steps": result.steps,
-            "train_seconds": round(result.seconds, 1), "final_loss": result.final_loss,
-            "effective_rank": result.effective_rank, **facts})
-
-    return export
-
-
-def run_summary(recipe: str, result, out: Path, resumed: bool) -> dict:
-    """What ``monde train --json`` prints for a finished run."""
-    summary = {"recipe": recipe, **asdict(result), "out": str(out), "resumed": resumed}
-    summary["final_loss"] = round(summary["final_loss"], 5)
-    return summary
+    return train_and_export(run, cfg, model, data, meta, quiet=quiet, data=run.config["data"],
+                            params=sum(p.numel() for p in model.encoder.parameters()))

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import torch
-
-from monde.config import to_dict
 from monde.errors import ConfigError
 from monde.jepa.causal_video import CausalVideoConfig, CausalVideoJEPA
 from monde.recipes.video_data import VideoDataConfig, video_source
@@ -123,20 +119,13 @@ def check_config(cfg: CausalVideoRunConfig) -> None:
 def run(cfg: CausalVideoRunConfig, out: Path, *, quiet: bool = False,
         overwrite: bool = False) -> dict:
     """Train ``cfg`` into ``out`` (resuming if ``out`` holds the same run); export the model."""
-    from monde.recipes.registry import exporter, prepare_run_dir, run_summary
-    from monde.train.trainer import train
+    from monde.recipes.runs import open_run, train_and_export
 
     check_config(cfg)
-    config = to_dict(cfg)
-    is_main = int(os.environ.get("RANK", "0")) == 0
-    resumed = prepare_run_dir(out, config, overwrite) if is_main else True
-    torch.manual_seed(cfg.train.seed)
+    run = open_run(cfg, out, overwrite)
     model = CausalVideoJEPA(cfg.model, seed=cfg.train.seed)
     m = cfg.model
     data = video_source(cfg.data, m.clip_frames, (m.size, m.size), seed=cfg.train.seed)
     meta = {"recipe": cfg.recipe, "modality": "video"}
-    export = exporter(out, config["model"], meta, data=config["data"],
-                      params=sum(p.numel() for p in model.parameters()))
-    result = train(model, data, cfg.train, out, config=config, meta=meta, quiet=quiet,
-                   export=export)
-    return run_summary(cfg.recipe, result, out, resumed)
+    return train_and_export(run, cfg, model, data, meta, quiet=quiet, data=run.config["data"],
+                            params=sum(p.numel() for p in model.parameters()))
