@@ -185,3 +185,29 @@ def test_rul_probe_on_a_run_to_failure_fleet(tmp_path, capsys):
     assert set(rul) == {"r0", "r1", "r2", "r3"}
     assert max(rul["r1"], rul["r3"]) < min(rul["r0"], rul["r2"])  # 10 left < 150 left
     assert (tmp_path / "running.rul.csv").read_text().startswith("unit,remaining_life")
+
+
+def test_fit_and_score_with_roughness_tokens(plant_files, tmp_path, capsys):
+    """`model.roughness=true` trains, saves, loads and scores a file with missing readings."""
+    import pandas as pd
+
+    import monde
+
+    out = tmp_path / "rough"
+    assert main(["sensors", "fit", str(plant_files / "normal.csv"), "--schema",
+                 str(plant_files / "schema.yaml"), "--out", str(out), "--quiet", "--json",
+                 *MICRO, "model.roughness=true"]) == 0
+    m = monde.load(out)
+    assert m.config.roughness and m.net.tokenizer.proj.in_features == 2 * 4 + 2
+    faulty = pd.read_parquet(plant_files / "faulty.parquet")
+    faulty.loc[40:60, "s0003"] = np.nan
+    path = tmp_path / "holes.csv"
+    faulty.to_csv(path, index=False)
+    scores = tmp_path / "scores.csv"
+    assert main(["sensors", "score", str(path), "--model", str(out), "--out", str(scores),
+                 "--plot", str(tmp_path / "s.png")]) == 0
+    s = pd.read_csv(scores)["surprise"].dropna()
+    assert len(s) == 300 - 15 and np.isfinite(s).all()
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    assert "(values and roughness)" in capsys.readouterr().out
