@@ -16,25 +16,15 @@ import argparse
 import json
 import os
 import platform
-import time
 
 import torch
+from _timing import best_time
 
 from monde.jepa.causal_audio import CausalAudioJEPA
 from monde.jepa.causal_audio_world_model import CausalAudioWorldModel
 from monde.jepa.model import JEPA
 from monde.jepa.world_model import WorldModel
 from monde.recipes import get_recipe
-
-
-def _best(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def _model(recipe: str):
@@ -57,12 +47,12 @@ def _measure(recipe: str, batch: int, repeats: int) -> dict:
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16,
                                                  enabled=precision == "bf16"):
                 wm.encode(x)
-        s = _best(run, repeats)
+        s = best_time(run, repeats)
         r[f"sound_seconds_per_second_{precision}"] = round(batch * n / rate / s, 1)
     r["bf16_speedup"] = round(r["sound_seconds_per_second_bf16"]
                               / r["sound_seconds_per_second_fp32"], 2)
     minute = torch.randn(60 * rate) * 0.1
-    r["surprise_60s_sound_seconds"] = round(_best(lambda: wm.surprise(minute), 2), 3)
+    r["surprise_60s_sound_seconds"] = round(best_time(lambda: wm.surprise(minute), 2), 3)
     return r
 
 

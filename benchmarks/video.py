@@ -17,25 +17,15 @@ import argparse
 import json
 import os
 import platform
-import time
 
 import torch
+from _timing import best_time
 
 from monde.jepa.causal_video import CausalVideoJEPA
 from monde.jepa.causal_video_world_model import CausalVideoWorldModel
 from monde.jepa.model import JEPA
 from monde.jepa.world_model import WorldModel
 from monde.recipes import get_recipe
-
-
-def _best(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:
@@ -61,16 +51,16 @@ def main() -> None:
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16,
                                                  enabled=precision == "bf16"):
                 encoder.encode(clips)
-        s = _best(run, args.repeats)
+        s = best_time(run, args.repeats)
         result[f"clips_per_second_{precision}"] = round(args.batch / s, 1)
         result[f"tokens_per_second_{precision}"] = round(args.batch * tokens / s)
     result["bf16_speedup"] = round(result["clips_per_second_bf16"]
                                    / result["clips_per_second_fp32"], 2)
     video = (torch.rand(300, enc.channels, enc.height, enc.width) * 255).to(torch.uint8)
     wm = WorldModel(jepa)
-    result["surprise_10s_clip_seconds"] = round(_best(lambda: wm.surprise(video), 2), 3)
+    result["surprise_10s_clip_seconds"] = round(best_time(lambda: wm.surprise(video), 2), 3)
     causal = CausalVideoWorldModel(CausalVideoJEPA(get_recipe("intphys-tiny").build().model))
-    result["surprise_10s_clip_seconds_causal"] = round(_best(lambda: causal.surprise(video), 2), 3)
+    result["surprise_10s_clip_seconds_causal"] = round(best_time(lambda: causal.surprise(video), 2), 3)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
 
