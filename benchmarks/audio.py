@@ -3,9 +3,10 @@
     python benchmarks/audio.py --json [--batch 64] [--repeats 5]
 
 For each audio recipe's encoder (random weights: speed does not depend on them) — the masked
-ViT JEPA (``audio-tiny``, 16 kHz) and the frame-causal CNN (``audio-causal-tiny``, 16 kHz;
-``fsdd-causal``, 8 kHz) — encodes ``--batch`` windows of noise, log-mel front end included,
-in fp32 and in bf16 autocast (the front end stays fp32 in both), best of ``--repeats``; the
+ViT JEPA (``audio-tiny``, 16 kHz), the frame-causal CNN (``audio-causal-tiny``, 16 kHz;
+``fsdd-causal``, 8 kHz) and the spectral CNN (``audio-spectral-tiny``, 16 kHz, 1-s windows) —
+encodes ``--batch`` windows of noise, front end included, in fp32 and in bf16 autocast (the
+front ends stay fp32 in both), best of ``--repeats``; the
 bf16/fp32 ratio is measured in the same run. Also: the latency of ``surprise`` on a 60-second
 sound (default stride, half a window).
 """
@@ -23,6 +24,8 @@ from _timing import best_time
 from monde.jepa.causal_audio import CausalAudioJEPA
 from monde.jepa.causal_audio_world_model import CausalAudioWorldModel
 from monde.jepa.model import JEPA
+from monde.jepa.spectral_audio import SpectralAudioJEPA
+from monde.jepa.spectral_audio_world_model import SpectralAudioWorldModel
 from monde.jepa.world_model import WorldModel
 from monde.recipes import get_recipe
 
@@ -33,6 +36,9 @@ def _model(recipe: str):
     torch.manual_seed(0)
     if getattr(cfg, "kind", None) == "audio-causal":
         return CausalAudioWorldModel(CausalAudioJEPA(cfg)), cfg.window_samples, cfg.sample_rate
+    if getattr(cfg, "kind", None) == "audio-spectral":
+        net = SpectralAudioJEPA(cfg)
+        return SpectralAudioWorldModel(net), cfg.window_samples, cfg.sample_rate
     enc = cfg.encoder
     return WorldModel(JEPA(cfg).eval()), (enc.width - 1) * enc.hop, enc.sample_rate
 
@@ -65,7 +71,7 @@ def main() -> None:
     result: dict = {"benchmark": "audio", "batch": args.batch, "threads": torch.get_num_threads(),
                     "machine": f"{platform.machine()} {os.cpu_count()} cpus, torch "
                                f"{torch.__version__}", "recipes": {}}
-    for recipe in ("audio-tiny", "audio-causal-tiny", "fsdd-causal"):
+    for recipe in ("audio-tiny", "audio-causal-tiny", "fsdd-causal", "audio-spectral-tiny"):
         result["recipes"][recipe] = _measure(recipe, args.batch, args.repeats)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 

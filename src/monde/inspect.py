@@ -91,6 +91,22 @@ def _model_facts(model: dict) -> dict:
                          f"rollout {model.get('rollout')}",
             "objective": "next-step latent MSE + rollout, VICReg per frequency cell",
         }
+    if model.get("kind") == "audio-spectral":
+        sp = model.get("spectrum", {})
+        rate, per = sp.get("rate"), sp.get("per_octave")
+        return {
+            "modality": "audio",
+            "input": f"mono sound at {rate} Hz, windows of {sp.get('samples') / rate:.2f} s -> "
+                     f"whole-window spectrum and envelope spectrum (above "
+                     f"{sp.get('envelope_from'):g} Hz) on {sp.get('octaves') * per} log-frequency "
+                     f"points from {sp.get('f_min'):g} Hz ({per} per octave)",
+            "encoder": f"dilated residual 1-D CNN along frequency, width {model.get('width')}, "
+                       f"{model.get('latent')} channels per 4 grid points",
+            "predictor": f"dilated residual 1-D CNN, width {model.get('width')}, from the "
+                         f"masked spectrum's latents",
+            "objective": f"masked frequency spans {model.get('span')} positions x "
+                         f"{model.get('spans')}, latent MSE + VICReg per position",
+        }
     enc, pred = model.get("encoder", {}), model.get("predictor", {})
     obj, mask = model.get("objective", {}), model.get("mask", {})
     modality = enc.get("modality")

@@ -125,6 +125,12 @@ def audio_twin(model, seed: int):
     from monde.jepa.model import JEPA
 
     frontend = audio_facts(model)[2]
+    if getattr(model.config, "kind", None) == "audio-spectral":
+        from monde.errors import ConfigError
+
+        raise ConfigError("a spectral audio model (one latent per frequency cell of a whole "
+                          "window) is made for machine monitoring, not for probing spoken "
+                          "digits; evaluate an fsdd-causal or fsdd model")
     torch.manual_seed(seed)
     if is_causal(model.config):
         return (model.jepa, CausalAudioJEPA(model.config, seed=seed).eval(),

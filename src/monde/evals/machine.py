@@ -3,13 +3,17 @@
 Frozen protocol over :mod:`monde.worlds.machine_sounds`. The model was trained on normal
 sounds only. Each test clip gets
 
-* ``surprise``: the model's forecast error (:meth:`WorldModel.surprise`, mean over the clip's
-  windows) — no fitting at all;
+* ``surprise``: the model's own prediction error (its ``surprise()``, mean over the clip's
+  windows: a forecast error for the masked-ViT and frame-causal families, the error of
+  predicting masked frequency spans for the spectral one) — no fitting at all;
 * ``novelty``: Mahalanobis distance (Ledoit–Wolf covariance) of the clip's mean-pooled latents
   to a set of normal clips — the latent-space analogue of the baseline;
 
 and the baseline gets the Mahalanobis distance of its log-mel statistics (mean and std of
-every band) to the same normal clips. Reported: AUROC of each score, normal vs each fault.
+every band) to the same normal clips. A spectral model (:mod:`monde.jepa.spectral_audio`) also
+gets ``spectrum_stats``: the same distance on its own front end's output (every grid point of
+every channel), which tells what the learned model adds to its input representation.
+Reported: AUROC of each score, normal vs each fault.
 """
 
 from __future__ import annotations
@@ -64,6 +68,16 @@ def pooled_latents(model, audio: np.ndarray, batch_size: int = 64) -> torch.Tens
                       for i in range(0, len(x), batch_size)])
 
 
+@torch.no_grad()
+def front_end_features(model, audio: np.ndarray, batch_size: int = 64) -> torch.Tensor:
+    """A spectral model's front end output, flattened, ``[B, channels * bins]``, of the first
+    model window of each clip."""
+    n = model.window_samples
+    x = torch.from_numpy(audio[:, :n]).float()
+    return torch.cat([model.jepa.frontend(x[i:i + batch_size]).flatten(1)
+                      for i in range(0, len(x), batch_size)])
+
+
 def machine_eval(model, protocol: MachineProtocol | None = None) -> dict:
     """AUROC per fault of the model's surprise and latent novelty, and of the baseline."""
     from monde.worlds.machine_sounds import FAULTS, MachineConfig, MachineSounds
@@ -79,6 +93,9 @@ def machine_eval(model, protocol: MachineProtocol | None = None) -> dict:
         sets[f] = world.sample(protocol.per_fault, rng, fault=f).audio
     base = Mahalanobis(logmel_stats(list(torch.from_numpy(fit)), logmel))
     nov = Mahalanobis(pooled_latents(model, fit))
+    spectral = getattr(model.config, "kind", None) == "audio-spectral"
+    if spectral:
+        spec = Mahalanobis(front_end_features(model, fit))
     scores: dict[str, dict[str, np.ndarray]] = {}
     for name, audio in sets.items():
         scores[name] = {
@@ -86,11 +103,14 @@ def machine_eval(model, protocol: MachineProtocol | None = None) -> dict:
             "novelty": nov(pooled_latents(model, audio)),
             "logmel_stats": base(logmel_stats(list(torch.from_numpy(audio)), logmel)),
         }
+        if spectral:
+            scores[name]["spectrum_stats"] = spec(front_end_features(model, audio))
+    keys = list(scores["normal"])
     result = {"protocol": protocol_record(protocol), "faults": {}}
     for f in FAULTS:
         result["faults"][f] = {k: round(auroc(scores[f][k], scores["normal"][k]), 4)
-                               for k in ("surprise", "novelty", "logmel_stats")}
+                               for k in keys}
     result["mean"] = {k: round(float(np.mean([v[k] for v in result["faults"].values()])), 4)
-                      for k in ("surprise", "novelty", "logmel_stats")}
+                      for k in keys}
     result["seconds"] = round(time.perf_counter() - t0, 1)
     return result

@@ -57,11 +57,20 @@ def audio_facts(model) -> tuple[int, int, torch.nn.Module]:
 
     if is_causal(getattr(model, "config", None)):
         return model.sample_rate, model.window_samples, model.frontend
+    if getattr(getattr(model, "config", None), "kind", None) == "audio-spectral":
+        # Its own front end is a whole-window spectrum; baselines read log-mels with the
+        # settings of the other 16-kHz audio recipes (64 mels, 64-ms FFT, 10-ms hop).
+        from monde.data.logmel import LogMel, MelConfig
+
+        rate = model.sample_rate
+        mel = MelConfig(rate=rate, n_fft=1024 * rate // 16000, hop=rate // 100, n_mels=64)
+        return rate, model.window_samples, LogMel(mel)
     enc = getattr(getattr(model, "config", None), "encoder", None)
     if enc is None or enc.modality != "audio":
         what = enc.modality if enc is not None else getattr(model, "modality", "non-audio")
         raise ConfigError(f"this is a {what} model; an audio model is needed (monde train "
-                          "audio-tiny, audio-causal-tiny, fsdd-causal, or audio --data DIR)")
+                          "audio-spectral-tiny, audio-causal-tiny, fsdd-causal, audio-tiny, or "
+                          "audio --data DIR)")
     return enc.sample_rate, window_samples(enc), model.jepa.encoder.tokenizer.frontend
 
 

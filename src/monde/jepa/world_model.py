@@ -196,6 +196,9 @@ def load(path: str | Path, device: str = "cpu") -> WorldModel:
         return _load_causal_video_model(path, weights, config["config"]["model"], meta).to(device)
     if kind == "audio-causal":
         return _load_causal_audio_model(path, weights, config["config"]["model"], meta).to(device)
+    if kind == "audio-spectral":
+        return _load_spectral_audio_model(path, weights, config["config"]["model"],
+                                          meta).to(device)
     cfg = from_dict(ModelConfig, config["config"]["model"], where="model")
     jepa = JEPA(cfg)
     _load_weights(jepa, weights, path)
@@ -227,6 +230,15 @@ def _load_causal_audio_model(path, weights: dict, model_cfg: dict, meta: dict):
     net = CausalAudioJEPA(from_dict(CausalAudioConfig, model_cfg, where="model"))
     _load_weights(net, weights, path)
     return CausalAudioWorldModel(net, meta)
+
+
+def _load_spectral_audio_model(path, weights: dict, model_cfg: dict, meta: dict):
+    from monde.jepa.spectral_audio import SpectralAudioConfig, SpectralAudioJEPA
+    from monde.jepa.spectral_audio_world_model import SpectralAudioWorldModel
+
+    net = SpectralAudioJEPA(from_dict(SpectralAudioConfig, model_cfg, where="model"))
+    _load_weights(net, weights, path)
+    return SpectralAudioWorldModel(net, meta)
 
 
 def _load_sensor_model(path, weights: dict, model_cfg: dict, meta: dict):

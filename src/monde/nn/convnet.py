@@ -197,3 +197,24 @@ def dilated_conv_stack(conv: type[nn.Conv1d] | type[nn.Conv2d], cin: int, hidden
     mods += [nn.GELU(), conv(hidden, cout, 3, padding=1)]
     return nn.Sequential(*mods)
 
+
+
+class ResidualConv1d(nn.Module):
+    """``x + conv1x1(GELU(conv3(GroupNorm(x))))`` over ``[N, C, L]``, the 3-wide convolution
+    dilated by ``dilation``. GroupNorm (per sample, never per batch) keeps deep stacks trainable
+    without making one sample's output depend on the others."""
+
+    def __init__(self, channels: int, dilation: int = 1, groups: int = 8):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.GroupNorm(groups, channels),
+            nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation), nn.GELU(),
+            nn.Conv1d(channels, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def residual_stack(channels: int, dilations: tuple[int, ...]) -> nn.Sequential:
+    """One :class:`ResidualConv1d` per entry of ``dilations`` (receptive field ``1 + 2 Σ d``)."""
+    return nn.Sequential(*(ResidualConv1d(channels, d) for d in dilations))

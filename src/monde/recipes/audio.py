@@ -12,6 +12,7 @@ import torch
 from monde.errors import ConfigError, DataError
 from monde.jepa.causal_audio import CausalAudioConfig
 from monde.jepa.config import EncoderConfig, MaskConfig, ModelConfig, PredictorConfig
+from monde.jepa.spectral_audio import SpectralAudioConfig
 from monde.train.config import TrainConfig
 from monde.worlds.machine_sounds import MachineConfig, MachineSounds
 
@@ -26,6 +27,9 @@ class AudioDataConfig:
     WAV/FLAC/OGG file under ``folder``."""
     machine: MachineConfig = field(default_factory=MachineConfig)
     """The machine-sound world (``source=machine``)."""
+    machine_pool: int = 0
+    """``source=machine``: 0 draws fresh clips at every step; N > 0 generates N clips once and
+    draws batches from them (steps then cost the network only, not the simulator)."""
     folder: str = ""
     """``folder``: a folder of sound files; ``fsdd``: the data folder (empty: search
     ``$MONDE_DATA/fsdd`` and ``../shared/data/fsdd``)."""
@@ -51,24 +55,49 @@ class CausalAudioRunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+@dataclass
+class SpectralAudioRunConfig:
+    """A whole spectral audio run (:mod:`monde.jepa.spectral_audio`)."""
+
+    recipe: str = "audio-spectral-tiny"
+    data: AudioDataConfig = field(default_factory=AudioDataConfig)
+    model: SpectralAudioConfig = field(default_factory=SpectralAudioConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
 def _window(enc: EncoderConfig) -> int:
     return (enc.width - 1) * enc.hop
 
 
-class MachineSource:
-    """Normal machine sounds, one window per clip, a function of (seed, step, rank)."""
+_POOL_STREAM = 2**31 - 1  # the pool's "rank" in the world's (seed, step, rank) streams
 
-    def __init__(self, cfg: MachineConfig, samples: int, seed: int = 0):
+
+class MachineSource:
+    """Normal machine sounds, one window per clip, a function of (seed, step, rank).
+
+    ``pool > 0``: ``pool`` clips are generated once (in chunks, ``world.batch`` steps
+    ``0, 1, …`` of a stream of their own) and every batch draws from them.
+    """
+
+    def __init__(self, cfg: MachineConfig, samples: int, seed: int = 0, pool: int = 0):
         self.world, self.n, self.seed = MachineSounds(cfg), samples, seed
         if round(cfg.seconds * cfg.rate) < samples:
             raise ConfigError(f"data.machine.seconds ({cfg.seconds}) is shorter than the "
                               f"model's window ({samples / cfg.rate:.3f} s)")
+        if pool < 0:
+            raise ConfigError(f"data.machine_pool must be >= 0, got {pool}")
+        chunks = [self.world.batch(i, min(256, pool - i * 256), seed=seed, rank=_POOL_STREAM).audio
+                  for i in range(-(-pool // 256))]
+        self.pool = np.concatenate(chunks) if chunks else None
 
     def batch(self, step: int, batch_size: int, rank: int = 0) -> torch.Tensor:
         """``[B, N]`` float32 sound."""
-        audio = self.world.batch(step, batch_size, seed=self.seed, rank=rank).audio
-        off = np.random.default_rng([self.seed, step, rank, 1]).integers(
-            0, audio.shape[1] - self.n + 1, size=batch_size)
+        rng = np.random.default_rng([self.seed, step, rank, 1])
+        if self.pool is None:
+            audio = self.world.batch(step, batch_size, seed=self.seed, rank=rank).audio
+        else:
+            audio = self.pool[rng.integers(0, len(self.pool), size=batch_size)]
+        off = rng.integers(0, audio.shape[1] - self.n + 1, size=batch_size)
         return torch.from_numpy(np.stack([a[o:o + self.n] for a, o in zip(audio, off)]))
 
 
@@ -106,9 +135,9 @@ def folder_sounds(folder: Path, rate: int) -> list[torch.Tensor]:
     return [read_audio(p, rate=rate)[0][0] for p in files]
 
 
-def source_for(cfg: AudioRunConfig | CausalAudioRunConfig):
-    """The training source of a run (either model family)."""
-    if isinstance(cfg, CausalAudioRunConfig):
+def source_for(cfg: AudioRunConfig | CausalAudioRunConfig | SpectralAudioRunConfig):
+    """The training source of a run (any audio model family)."""
+    if isinstance(cfg, (CausalAudioRunConfig, SpectralAudioRunConfig)):
         rate, n = cfg.model.sample_rate, cfg.model.window_samples
     else:
         rate, n = cfg.model.encoder.sample_rate, _window(cfg.model.encoder)
@@ -116,7 +145,8 @@ def source_for(cfg: AudioRunConfig | CausalAudioRunConfig):
         if cfg.data.machine.rate != rate:
             raise ConfigError(f"data.machine.rate ({cfg.data.machine.rate}) must equal the "
                               f"model's sample rate ({rate})")
-        return MachineSource(cfg.data.machine, n, seed=cfg.train.seed)
+        return MachineSource(cfg.data.machine, n, seed=cfg.train.seed,
+                             pool=cfg.data.machine_pool)
     if cfg.data.source == "fsdd":
         from monde.evals.datasets import find_data
         from monde.evals.fsdd import load_fsdd
@@ -245,6 +275,58 @@ def run_causal(cfg: CausalAudioRunConfig, out: Path, *, quiet: bool = False,
     data = source_for(cfg)
     run = open_run(cfg, out, overwrite)
     model = CausalAudioJEPA(cfg.model, seed=cfg.train.seed)
+    meta = {"recipe": cfg.recipe, "modality": "audio", "sample_rate": cfg.model.sample_rate}
+    return train_and_export(run, cfg, model, data, meta, quiet=quiet,
+                            data={"source": cfg.data.source},
+                            params=sum(p.numel() for p in model.parameters()))
+
+
+# ---------------------------------------------------------------- spectral family
+def audio_spectral_tiny() -> SpectralAudioRunConfig:
+    """Normal machine sounds with the spectral audio JEPA (monde eval machine), CPU ~10 min.
+
+    1-s windows at 16 kHz → tones and envelope spectrum on 320 log-frequency points (7.8 Hz –
+    7.8 kHz, 32 per octave) → 80 latent positions of 32 channels; 3,000 steps of batch 64
+    drawn from 8,192 normal clips generated once (the simulator would otherwise cost as much
+    as the networks).
+    """
+    return SpectralAudioRunConfig(
+        recipe="audio-spectral-tiny", data=AudioDataConfig(source="machine", machine_pool=8192),
+        model=SpectralAudioConfig(),
+        train=TrainConfig(steps=3000, batch_size=64, lr=1e-3, warmup_steps=150,
+                          weight_decay=0.05, weight_decay_end=0.05, betas=(0.9, 0.999),
+                          grad_clip=0.0, precision="bf16", checkpoint_every=250, log_every=25,
+                          diag_every=250))
+
+
+def audio_spectral() -> SpectralAudioRunConfig:
+    """Your own machine's sounds: ``monde train audio-spectral --data FOLDER`` (16 kHz, 1-s
+    windows)."""
+    cfg = audio_spectral_tiny()
+    cfg.recipe, cfg.data = "audio-spectral", AudioDataConfig(source="folder")
+    return cfg
+
+
+def run_spectral(cfg: SpectralAudioRunConfig, out: Path, *, quiet: bool = False,
+                 overwrite: bool = False, fit_windows: int = 1024) -> dict:
+    """Train a spectral audio run into ``out`` (resuming if it holds the same run).
+
+    The front end's per grid point statistics are fitted on the first ``fit_windows``
+    training windows (the batches of steps 0, 1, …) before training and saved with the
+    weights (a resumed run takes them from its checkpoint).
+    """
+    from monde.jepa.spectral_audio import SpectralAudioJEPA
+    from monde.recipes.runs import open_run, train_and_export
+
+    cfg.model.validate()
+    if cfg.train.steps < 1 or cfg.train.batch_size < 2:
+        raise ConfigError("train.steps must be >= 1 and train.batch_size >= 2")
+    data = source_for(cfg)
+    run = open_run(cfg, out, overwrite)
+    model = SpectralAudioJEPA(cfg.model, seed=cfg.train.seed)
+    chunk = min(256, fit_windows)
+    model.fit_normalization(torch.cat([data.batch(i, chunk)
+                                       for i in range(max(1, fit_windows // chunk))]))
     meta = {"recipe": cfg.recipe, "modality": "audio", "sample_rate": cfg.model.sample_rate}
     return train_and_export(run, cfg, model, data, meta, quiet=quiet,
                             data={"source": cfg.data.source},

@@ -72,6 +72,11 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            "(normal only), CPU (monde eval machine)", au.audio_causal_tiny),
     Recipe("audio-causal", "frame-causal audio JEPA on your own sound files, for surprise: "
            "monde train audio-causal --data DIR", au.audio_causal),
+    Recipe("audio-spectral-tiny", "spectral audio JEPA of the built-in machine sounds (normal "
+           "only): masked prediction along frequency, CPU ~10 min (monde eval machine)",
+           au.audio_spectral_tiny),
+    Recipe("audio-spectral", "spectral audio JEPA on your own machine's sound files, for "
+           "surprise: monde train audio-spectral --data DIR", au.audio_spectral),
     Recipe("two-rooms", "action-conditioned world model of Two-Rooms for planning (CPU minutes)",
            tr.two_rooms),
     Recipe("two-rooms-no-door", "two-rooms trained on episodes that never cross the door",
@@ -140,6 +145,8 @@ def run_recipe(cfg: vp.VideoRunConfig, out: Path, *, quiet: bool = False,
         return sn.run(cfg, out, quiet=quiet, overwrite=overwrite)
     if isinstance(cfg, au.CausalAudioRunConfig):
         return au.run_causal(cfg, out, quiet=quiet, overwrite=overwrite)
+    if isinstance(cfg, au.SpectralAudioRunConfig):
+        return au.run_spectral(cfg, out, quiet=quiet, overwrite=overwrite)
     if isinstance(cfg, au.AudioRunConfig):
         return au.run(cfg, out, quiet=quiet, overwrite=overwrite)
     if isinstance(cfg, vc.CausalVideoRunConfig):
