@@ -90,6 +90,16 @@ def test_surprise_on_a_sound_tensor_and_file(tmp_path):
         wm.surprise(str(tmp_path / "short.wav"))
 
 
+def noise_folder(folder, files: int = 2, rate: int = 22050):
+    """``files`` FLAC files of 24,000 samples of quiet noise at ``rate``: someone's own folder
+    of sounds (at a rate the models resample from)."""
+    folder.mkdir()
+    for i in range(files):
+        write_audio(folder / f"{i}.flac", np.random.default_rng(i).standard_normal(24000)
+                    .astype(np.float32) * 0.1, rate)
+    return folder
+
+
 def fake_fsdd(root, per: int = 6) -> None:
     rng = np.random.default_rng(0)
     rec = root / "recordings"

@@ -116,7 +116,7 @@ def test_recipe_cli_load_eval_and_surprise(tmp_path, capsys):
     from monde.evals.attentive_probe import ProbeConfig
     from monde.evals.fsdd import FSDDProtocol, fsdd_eval, load_fsdd
     from monde.evals.machine import MachineProtocol, machine_eval
-    from test_audio_model import fake_fsdd
+    from test_audio_model import fake_fsdd, noise_folder
 
     fake_fsdd(tmp_path / "fsdd")
     out = tmp_path / "c"
@@ -147,11 +147,7 @@ def test_recipe_cli_load_eval_and_surprise(tmp_path, capsys):
     s = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert s["windows"] == 3 and png.stat().st_size > 1000
     # Your own folder of sounds (any rate: resampled to the model's 16 kHz).
-    folder = tmp_path / "sounds"
-    folder.mkdir()
-    for i in range(2):
-        write_audio(folder / f"{i}.flac", np.random.default_rng(i).standard_normal(24000)
-                    .astype(np.float32) * 0.1, 22050)
+    folder = noise_folder(tmp_path / "sounds")
     u = tmp_path / "u"
     assert main(["train", "audio-causal", "--data", str(folder), "--out", str(u), "--quiet",
                  *TINY]) == 0

@@ -146,6 +146,7 @@ def test_recipe_cli_load_eval_surprise_and_resume(tmp_path, capsys):
     import monde
     from monde.evals.fsdd import audio_twin
     from monde.evals.machine import MachineProtocol, machine_eval
+    from test_audio_model import noise_folder
 
     out = tmp_path / "s"
     assert main(["train", "audio-spectral-tiny", "--out", str(out), "--quiet", *TINY]) == 0
@@ -175,11 +176,7 @@ def test_recipe_cli_load_eval_surprise_and_resume(tmp_path, capsys):
                  *TINY, "data.machine_pool=-1"]) != 0
     assert "machine_pool must be >= 0" in capsys.readouterr().err
     # your own folder of sounds (any rate: resampled to the model's 16 kHz)
-    folder = tmp_path / "sounds"
-    folder.mkdir()
-    for i in range(2):
-        write_audio(folder / f"{i}.flac", np.random.default_rng(i).standard_normal(24000)
-                    .astype(np.float32) * 0.1, 22050)
+    folder = noise_folder(tmp_path / "sounds")
     u = tmp_path / "u"
     assert main(["train", "audio-spectral", "--data", str(folder), "--out", str(u), "--quiet",
                  *TINY[:-2], "train.checkpoint_every=2"]) == 0

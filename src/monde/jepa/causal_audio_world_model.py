@@ -4,101 +4,33 @@ from __future__ import annotations
 
 import torch
 
-from monde.errors import ConfigError, DataError
+from monde.jepa.audio_window_model import WindowedAudioModel
 from monde.jepa.causal_audio import CausalAudioConfig, CausalAudioJEPA
 
 
-class CausalAudioWorldModel:
+class CausalAudioWorldModel(WindowedAudioModel):
     """Encode sound into one latent per time step and measure surprise window by window.
 
-    Within a window, every latent step after the first ``context`` is forecast once from the
-    ``context`` steps before it; the window's surprise is the mean error of those forecasts
-    (see :mod:`monde.jepa.causal_audio`).
+    ``encode`` gives ``[B, steps, token_dim]`` (one latent map per step, flattened). Within a
+    window, every latent step after the first ``context`` is forecast once from the
+    ``context`` steps before it; the window's surprise is the mean error of those forecasts,
+    each step's frequency cells combined by ``tokens`` (``mean`` or ``max``; see
+    :mod:`monde.jepa.causal_audio`).
     """
 
-    modality = "audio"
-
-    def __init__(self, net: CausalAudioJEPA, meta: dict | None = None):
-        self.jepa = net.eval()
-        self.meta = meta or {}
-
-    @property
-    def config(self) -> CausalAudioConfig:
-        return self.jepa.cfg
-
-    @property
-    def sample_rate(self) -> int:
-        return self.config.sample_rate
-
-    @property
-    def window_samples(self) -> int:
-        """Samples in one model window."""
-        return self.config.window_samples
+    jepa: CausalAudioJEPA
+    config: CausalAudioConfig
 
     @property
     def frontend(self) -> torch.nn.Module:
         """The log-mel front end (``[B, N]`` sound → ``[B, n_mels, frames]``)."""
         return self.jepa.frontend
 
-    def _device(self) -> torch.device:
-        return next(self.jepa.parameters()).device
+    def _latents(self, x: torch.Tensor) -> torch.Tensor:
+        return self.jepa.tokens(x)
 
-    def _windows(self, sound) -> torch.Tensor:
-        x = torch.as_tensor(sound).float()
-        if x.dim() == 1:
-            x = x[None]
-        if x.dim() != 2 or x.shape[-1] != self.window_samples:
-            raise DataError(f"this model encodes windows of mono sound [B, {self.window_samples}] "
-                            f"at {self.sample_rate} Hz ({self.window_samples / self.sample_rate:.3f}"
-                            f" s); got shape {tuple(x.shape)}. Use surprise() for longer sounds.")
-        return x.to(self._device())
-
-    @torch.no_grad()
-    def encode(self, sound, *, pool: bool = False) -> torch.Tensor:
-        """Latents of windows of sound.
-
-        Args:
-            sound: ``[B, window_samples]`` or ``[window_samples]`` float, at ``sample_rate``.
-            pool: average over time steps.
-
-        Returns:
-            ``[B, steps, token_dim]`` (one latent map per step, flattened), or
-            ``[B, token_dim]`` when ``pool``.
-        """
-        z = self.jepa.tokens(self._windows(sound))
-        return z.mean(1) if pool else z
-
-    @torch.no_grad()
-    def surprise(self, sound, *, stride: int | None = None, tokens: str = "mean",
-                 batch_size: int = 32):
-        """Surprise per window of a sound.
-
-        Args:
-            sound: a mono sound ``[N]`` at ``sample_rate``, or the path of a sound file
-                (streamed in windows and resampled).
-            stride: samples between windows (default: half a window).
-            tokens: how a step's frequency cells combine, ``mean`` or ``max``.
-
-        Returns:
-            :class:`~monde.jepa.audio_surprise.AudioSurprise` (start time and score per window).
-        """
-        from monde.jepa import audio_surprise as aus
-
-        if tokens not in ("mean", "max"):
-            raise ConfigError(f"tokens must be 'mean' or 'max', got {tokens!r}")
-        n = self.window_samples
-        windows = aus.sound_windows(sound, n, n // 2 if stride is None else stride,
-                                    self.sample_rate)
-
-        def errors(x: torch.Tensor) -> torch.Tensor:
-            return self.jepa.step_errors(self.jepa.encode(x), cells=tokens).mean(1)
-
-        return aus.score_sound(errors, windows, window=n / self.sample_rate,
-                               device=self._device(), batch_size=batch_size)
-
-    def to(self, device) -> CausalAudioWorldModel:
-        self.jepa.to(device)
-        return self
+    def _window_errors(self, x: torch.Tensor, tokens: str) -> torch.Tensor:
+        return self.jepa.step_errors(self.jepa.encode(x), cells=tokens).mean(1)
 
     def __repr__(self) -> str:
         c = self.config
