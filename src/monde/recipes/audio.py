@@ -283,7 +283,7 @@ def run_causal(cfg: CausalAudioRunConfig, out: Path, *, quiet: bool = False,
 
 # ---------------------------------------------------------------- spectral family
 def audio_spectral_tiny() -> SpectralAudioRunConfig:
-    """Normal machine sounds with the spectral audio JEPA (monde eval machine), CPU ~10 min.
+    """Normal machine sounds with the spectral audio JEPA (monde eval machine), CPU ~11 min.
 
     1-s windows at 16 kHz → tones and envelope spectrum on 320 log-frequency points (7.8 Hz –
     7.8 kHz, 32 per octave) → 80 latent positions of 32 channels; 3,000 steps of batch 64

@@ -73,7 +73,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("audio-causal", "frame-causal audio JEPA on your own sound files, for surprise: "
            "monde train audio-causal --data DIR", au.audio_causal),
     Recipe("audio-spectral-tiny", "spectral audio JEPA of the built-in machine sounds (normal "
-           "only): masked prediction along frequency, CPU ~10 min (monde eval machine)",
+           "only): masked prediction along frequency, CPU ~11 min (monde eval machine)",
            au.audio_spectral_tiny),
     Recipe("audio-spectral", "spectral audio JEPA on your own machine's sound files, for "
            "surprise: monde train audio-spectral --data DIR", au.audio_spectral),
