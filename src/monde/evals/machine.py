@@ -60,22 +60,23 @@ class Mahalanobis:
 
 
 @torch.no_grad()
-def pooled_latents(model, audio: np.ndarray, batch_size: int = 64) -> torch.Tensor:
-    """Mean-pooled latents ``[B, D]`` of the first model window of each clip."""
+def per_first_window(model, audio: np.ndarray, fn, batch_size: int = 64) -> torch.Tensor:
+    """``fn`` (``[b, window] → [b, F]``) of the first model window of each clip ``[B, N]``,
+    ``batch_size`` clips at a time: ``[B, F]`` float."""
     n = audio_facts(model)[1]
     x = torch.from_numpy(audio[:, :n]).float()
-    return torch.cat([model.encode(x[i:i + batch_size], pool=True).float()
-                      for i in range(0, len(x), batch_size)])
+    return torch.cat([fn(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
 
 
-@torch.no_grad()
-def front_end_features(model, audio: np.ndarray, batch_size: int = 64) -> torch.Tensor:
+def pooled_latents(model, audio: np.ndarray) -> torch.Tensor:
+    """Mean-pooled latents ``[B, D]`` of the first model window of each clip."""
+    return per_first_window(model, audio, lambda x: model.encode(x, pool=True))
+
+
+def front_end_features(model, audio: np.ndarray) -> torch.Tensor:
     """A spectral model's front end output, flattened, ``[B, channels * bins]``, of the first
     model window of each clip."""
-    n = model.window_samples
-    x = torch.from_numpy(audio[:, :n]).float()
-    return torch.cat([model.jepa.frontend(x[i:i + batch_size]).flatten(1)
-                      for i in range(0, len(x), batch_size)])
+    return per_first_window(model, audio, lambda x: model.jepa.frontend(x).flatten(1))
 
 
 def machine_eval(model, protocol: MachineProtocol | None = None) -> dict:
