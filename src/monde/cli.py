@@ -174,7 +174,7 @@ def cmd_eval(args) -> int:
         from monde import cli_video
 
         return cli_video.run_eval(args, _emit)
-    if args.protocol in ("fsdd", "machine"):
+    if args.protocol in ("fsdd", "machine", "av"):
         from monde import cli_audio
 
         return cli_audio.run_eval(args, _emit)

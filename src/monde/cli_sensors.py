@@ -89,10 +89,10 @@ def _rul(args, emit) -> int:
 def add_eval_parser(sub) -> None:
     """Register ``monde eval``: train the protocol's recipe (or reuse it), evaluate."""
     e = sub.add_parser("eval", help="frozen protocols: monde eval physics | actions | fsdd | machine "
-                       "| tep | cmapss | etth (trains unless --model is given, then scores model "
+                       "| tep | cmapss | etth | av (trains unless --model is given, then scores model "
                        "and baselines)")
     e.add_argument("protocol", choices=["physics", "actions", "fsdd", "machine", "tep", "cmapss",
-                                        "etth"])
+                                        "etth", "av"])
     e.add_argument("--model", type=Path, default=None,
                    help="evaluate this model folder instead of training the protocol's recipe")
     e.add_argument("--baseline", type=Path, default=None,

@@ -107,6 +107,19 @@ def _model_facts(model: dict) -> dict:
             "objective": f"masked frequency spans {model.get('span')} positions x "
                          f"{model.get('spans')}, latent MSE + VICReg per position",
         }
+    if model.get("kind") == "audio-visual":
+        side, rate = model.get("size"), model.get("sample_rate")
+        return {
+            "modality": "audio-visual",
+            "input": f"{model.get('frames')} RGB frames of {side}x{side} with "
+                     f"{model.get('samples_per_frame')} samples of sound each at {rate} Hz",
+            "encoder": f"per-frame CNN widths {model.get('widths')} and per-chunk spectrum MLP, "
+                       f"latent {model.get('latent_dim')} per frame and per chunk",
+            "predictor": f"transformer dim {model.get('dim')}, depth {model.get('depth')}, over "
+                         "both modalities' tokens",
+            "objective": f"masked latent MSE (sound from sight, sight from sound, spans of both), "
+                         f"{model.get('anti_collapse')} anti-collapse",
+        }
     enc, pred = model.get("encoder", {}), model.get("predictor", {})
     obj, mask = model.get("objective", {}), model.get("mask", {})
     modality = enc.get("modality")

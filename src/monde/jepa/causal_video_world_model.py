@@ -10,12 +10,13 @@ import torch
 
 from monde.errors import ConfigError, DataError
 from monde.jepa.causal_video import CausalVideoConfig, CausalVideoJEPA
+from monde.jepa.no_actions import WithoutActions
 from monde.jepa.video_surprise import VideoSurprise
 
 _CHUNK = 64  # frames encoded per batch while streaming a video
 
 
-class CausalVideoWorldModel:
+class CausalVideoWorldModel(WithoutActions):
     """Encode frames into latent maps and measure surprise frame by frame.
 
     Every frame after the first ``context`` is forecast once, from the ``context`` frames
@@ -157,16 +158,6 @@ class CausalVideoWorldModel:
                             f"model's resolution); got {tuple(x.shape)}. Pass a file path to "
                             "have it resized.")
         yield from x.split(size)
-
-    def rollout(self, *args, **kwargs):
-        """Not available: this model has no action-conditioned predictor."""
-        raise ConfigError("this video model forecasts frames but takes no actions, so it cannot "
-                          "roll out actions; train one with `monde train two-rooms --out DIR`")
-
-    def plan(self, *args, **kwargs):
-        """Not available: this model has no action-conditioned predictor."""
-        raise ConfigError("this video model takes no actions, so it cannot plan; train one "
-                          "with `monde train two-rooms --out DIR` (or run `monde demo`)")
 
     def to(self, device) -> CausalVideoWorldModel:
         self.jepa.to(device)

@@ -10,9 +10,10 @@ from monde.config import from_dict
 from monde.errors import CheckpointError, ConfigError, DataError
 from monde.jepa.config import ModelConfig
 from monde.jepa.model import JEPA
+from monde.jepa.no_actions import WithoutActions
 
 
-class WorldModel:
+class WorldModel(WithoutActions):
     """A trained JEPA, ready to use: encode observations into latents.
 
     Later capabilities (prediction, rollouts, surprise, planning) hang off this object.
@@ -155,19 +156,6 @@ class WorldModel:
                                window=n / enc.sample_rate, device=next(self.jepa.parameters()).device,
                                batch_size=batch_size)
 
-    def rollout(self, *args, **kwargs):
-        """Not available: this model has no action-conditioned predictor."""
-        raise ConfigError(self._no_actions("roll out actions"))
-
-    def plan(self, *args, **kwargs):
-        """Not available: this model has no action-conditioned predictor."""
-        raise ConfigError(self._no_actions("plan"))
-
-    def _no_actions(self, what: str) -> str:
-        return (f"this model ({self.meta.get('recipe')}) has no action-conditioned predictor, "
-                f"so it cannot {what}; train one with `monde train two-rooms --out DIR` (or "
-                "run `monde demo`)")
-
     def to(self, device) -> WorldModel:
         self.jepa.to(device)
         return self
@@ -196,6 +184,8 @@ def load(path: str | Path, device: str = "cpu") -> WorldModel:
         return _load_causal_video_model(path, weights, config["config"]["model"], meta).to(device)
     if kind == "audio-causal":
         return _load_causal_audio_model(path, weights, config["config"]["model"], meta).to(device)
+    if kind == "audio-visual":
+        return _load_audio_visual_model(path, weights, config["config"]["model"], meta).to(device)
     if kind == "audio-spectral":
         return _load_spectral_audio_model(path, weights, config["config"]["model"],
                                           meta).to(device)
@@ -239,6 +229,15 @@ def _load_spectral_audio_model(path, weights: dict, model_cfg: dict, meta: dict)
     net = SpectralAudioJEPA(from_dict(SpectralAudioConfig, model_cfg, where="model"))
     _load_weights(net, weights, path)
     return SpectralAudioWorldModel(net, meta)
+
+
+def _load_audio_visual_model(path, weights: dict, model_cfg: dict, meta: dict):
+    from monde.jepa.audio_visual import AudioVisualConfig, AudioVisualJEPA
+    from monde.jepa.audio_visual_world_model import AudioVisualWorldModel
+
+    net = AudioVisualJEPA(from_dict(AudioVisualConfig, model_cfg, where="model"))
+    _load_weights(net, weights, path)
+    return AudioVisualWorldModel(net, meta)
 
 
 def _load_sensor_model(path, weights: dict, model_cfg: dict, meta: dict):

@@ -9,6 +9,7 @@ from pathlib import Path
 from monde.errors import ConfigError
 from monde.recipes import action_worlds as tr
 from monde.recipes import audio as au
+from monde.recipes import audio_visual as av
 from monde.recipes import sensors as sn
 from monde.recipes import video_causal as vc
 from monde.recipes import video_physics as vp
@@ -77,6 +78,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            au.audio_spectral_tiny),
     Recipe("audio-spectral", "spectral audio JEPA on your own machine's sound files, for "
            "surprise: monde train audio-spectral --data DIR", au.audio_spectral),
+    Recipe("av-balls-tiny", "sound with sight: audio-visual JEPA of bouncing balls and their "
+           "impact sounds, CPU minutes (monde eval av)", av.av_balls_tiny),
     Recipe("two-rooms", "action-conditioned world model of Two-Rooms for planning (CPU minutes)",
            tr.two_rooms),
     Recipe("two-rooms-no-door", "two-rooms trained on episodes that never cross the door",
@@ -149,6 +152,8 @@ def run_recipe(cfg: vp.VideoRunConfig, out: Path, *, quiet: bool = False,
         return au.run_spectral(cfg, out, quiet=quiet, overwrite=overwrite)
     if isinstance(cfg, au.AudioRunConfig):
         return au.run(cfg, out, quiet=quiet, overwrite=overwrite)
+    if isinstance(cfg, av.AudioVisualRunConfig):
+        return av.run(cfg, out, quiet=quiet, overwrite=overwrite)
     if isinstance(cfg, vc.CausalVideoRunConfig):
         return vc.run(cfg, out, quiet=quiet, overwrite=overwrite)
     from monde.jepa.model import JEPA
