@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from monde.cli import main
+from monde.data.video import read_soundtrack, write_video
 from monde.errors import ConfigError, DataError
 from monde.evals.audio_visual import AudioVisualProtocol, motion_sync, score_mismatches
 from monde.jepa.audio_visual import AudioVisualConfig, AudioVisualJEPA
@@ -139,6 +140,26 @@ def test_short_training_learns_sound_from_sight(tmp_path):
     assert m["mean_surprise"]["own"] < m["mean_surprise"]["other"]
 
 
+def test_soundtrack_round_trip(tmp_path):
+    pytest.importorskip("av")
+    clips = SoundingBalls(SoundingBallsConfig()).sample(2, 5)
+    video = np.concatenate(list(clips.video))
+    sound = np.clip(np.concatenate(list(clips.audio)), -1, 1)
+    write_video(tmp_path / "a.mkv", video, fps=25, audio=sound, rate=8000)
+    back = read_soundtrack(tmp_path / "a.mkv", 8000)
+    assert back.shape == sound.shape
+    np.testing.assert_allclose(back, sound, atol=1e-4)          # 16-bit PCM
+    write_video(tmp_path / "a.mp4", video, fps=25, audio=sound, rate=8000)
+    back = read_soundtrack(tmp_path / "a.mp4", 16000)           # AAC, resampled
+    up = np.repeat(sound, 2)[:len(back)]
+    assert len(back) >= 2 * len(sound) - 2
+    assert np.corrcoef(back[:len(up)], up)[0, 1] > 0.9          # aligned, not delayed
+    with pytest.raises(DataError, match="soundtrack needs"):
+        write_video(tmp_path / "a.webm", video, fps=25, audio=sound, rate=8000)
+    with pytest.raises(DataError, match="NaN"):
+        write_video(tmp_path / "b.mkv", video, fps=25, audio=sound * np.nan, rate=8000)
+
+
 def test_cli_train_info_and_eval(tmp_path, capsys):
     out = tmp_path / "av"
     small = ["world.balls.frames=8", "world.balls.size=16", "model.frames=8", "model.size=16",
@@ -153,6 +174,21 @@ def test_cli_train_info_and_eval(tmp_path, capsys):
     assert r["protocol"]["name"] == "av-balls"
     assert set(r) >= {"model", "motion_sync", "random_init"}
     assert 0 <= r["model"]["other"]["auroc"] <= 1
+    # monde surprise on a video file with its own soundtrack (3 clips back to back, 50 fps
+    # and 16 kHz in the file: frames are picked and sound resampled to the model's 25 / 8k).
+    clips = SoundingBalls(small_world()).sample(3, 1)
+    video = np.repeat(np.concatenate(list(clips.video)), 2, axis=0)
+    sound = np.repeat(np.concatenate(list(clips.audio)), 2) * 0.5
+    write_video(tmp_path / "clip.mkv", video, fps=50, audio=sound, rate=16000)
+    assert main(["surprise", str(tmp_path / "clip.mkv"), "--model", str(out), "--json",
+                 "--plot", str(tmp_path / "s.png"), "--csv", str(tmp_path / "s.csv")]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r["frames"] == 24 and r["fps"] == 25 and r["windows"] == 5  # windows of 8, stride 4
+    assert (tmp_path / "s.png").stat().st_size > 0
+    assert len((tmp_path / "s.csv").read_text().splitlines()) == 25
+    write_video(tmp_path / "mute.mkv", video, fps=50)
+    assert main(["surprise", str(tmp_path / "mute.mkv"), "--model", str(out)]) == 2
+    assert "no audio track" in capsys.readouterr().err
     # A model that does not fit the world's clips gets a clear error, not a shape failure.
     assert main(["train", "av-balls-tiny", "--out", str(tmp_path / "bad"), "model.frames=8"]) == 2
     assert "model.frames/size" in capsys.readouterr().err

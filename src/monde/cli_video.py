@@ -17,7 +17,9 @@ def add_surprise_parser(sub) -> None:
                        "writes a PNG of the surprise curve")
     s.add_argument("input", type=Path, help="a video (mp4/webm/avi/mkv/mov/gif) or sound "
                    "(wav/flac/ogg) file")
-    s.add_argument("--model", required=True, type=Path, help="a video or audio model folder")
+    s.add_argument("--model", required=True, type=Path, help="a video, audio or audio-visual "
+                   "model folder (audio-visual: scores how well the file's own sound fits its "
+                   "picture)")
     s.add_argument("--context", type=int, default=None,
                    help="frames of context per window (default: half the model's window)")
     s.add_argument("--stride", type=int, default=None,
@@ -53,6 +55,8 @@ def run_surprise(args, emit) -> int:
 
     model = monde.load(args.model)
     modality = getattr(model, "modality", None)
+    if modality == "audio-visual":
+        return _soundtrack_surprise(model, args, emit)
     if modality not in ("video", "audio"):
         raise ConfigError(f"{args.model} is not a video model; for a plant's sensors use "
                           "`monde sensors score DATA --model DIR`")
@@ -97,6 +101,44 @@ def run_surprise(args, emit) -> int:
                        "frames": len(r.scores), "windows": len(r.window_starts),
                        "window": r.window, "context": r.context, "seconds": round(seconds, 3),
                        "plot": str(plot), "notes": notes})
+    return 0
+
+
+def _soundtrack_surprise(model, args, emit) -> int:
+    """``monde surprise`` with an audio-visual model: does the file's sound fit its picture?"""
+    from monde.data.video import video_info
+    from monde.viz import plot_video_surprise
+
+    if not args.input.is_file():
+        raise DataError(f"{args.input}: no such file")
+    if args.context or args.blur is not None or args.tokens:
+        raise ConfigError("--context, --blur and --tokens apply to video models; an "
+                          "audio-visual model scores windows of its own length (--stride)")
+    t0 = time.perf_counter()
+    r = model.surprise_file(args.input, stride=args.stride)
+    seconds = time.perf_counter() - t0
+    frame, peak = r.peak
+    c = model.config
+    plot = args.plot or Path(f"{args.input.stem}_surprise.png")
+    # Thumbnails are read from the file's own frames; place them on the model's frame axis.
+    ratio = video_info(args.input).fps / r.fps
+    thumbs, where = _thumbnails(args.input, round(len(r.scores) * ratio), (c.size, c.size))
+    plot_video_surprise(r.scores, thumbs, np.round(where / ratio).astype(int), plot, fps=r.fps,
+                        title=f"{args.input.name}: soundtrack surprise under {args.model}")
+    if args.csv:
+        rows = ["frame,seconds,surprise"] + [
+            f"{i},{i / r.fps:.4f},{'' if not np.isfinite(v) else f'{v:.6g}'}"
+            for i, v in enumerate(r.scores)]
+        args.csv.write_text("\n".join(rows) + "\n")
+    mean = float(np.nanmean(r.scores))
+    human = (f"soundtrack surprise: mean {mean:.4f}, peak {peak:.4f} at frame {frame} "
+             f"({frame / r.fps:.2f} s) of {len(r.scores)} frames at {r.fps:g} fps; "
+             f"{len(r.window_starts)} windows of {r.window} frames scored in {seconds:.1f} s"
+             f"\nplot: {plot}" + (f"\nscores: {args.csv}" if args.csv else ""))
+    emit(args, human, {"input": str(args.input), "mean": mean, "peak": peak,
+                       "peak_frame": frame, "peak_seconds": frame / r.fps,
+                       "frames": len(r.scores), "fps": r.fps, "windows": len(r.window_starts),
+                       "window": r.window, "seconds": round(seconds, 3), "plot": str(plot)})
     return 0
 
 

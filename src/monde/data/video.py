@@ -221,11 +221,15 @@ def iter_clips(
         )
 
 
-def write_video(path, frames, fps: int = 10) -> None:
+def write_video(path, frames, fps: int = 10, *, audio=None, rate: int | None = None) -> None:
     """Write uint8 ``[T, 3, H, W]`` frames (tensor or array) to ``path``.
 
     The container follows the extension: mp4/m4v/mov/mkv (h264, else mpeg4), avi (mpeg4,
     else mjpeg), webm (vp9, else vp8) or gif (via PIL). Video codecs need even width and height.
+
+    ``audio``: an optional mono soundtrack, float ``[N]`` in [-1, 1] at ``rate`` Hz, starting
+    with the first frame; written as 16-bit PCM (mkv, mov, avi: lossless, no codec delay) or
+    AAC (mp4, m4v). Not for gif or webm.
     """
     path = Path(path)
     arr = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
@@ -234,6 +238,16 @@ def write_video(path, frames, fps: int = 10) -> None:
                         f"got {arr.dtype} {tuple(arr.shape)}")
     hwc = np.ascontiguousarray(arr.transpose(0, 2, 3, 1))
     ext = path.suffix.lower()
+    sound = None
+    if audio is not None:
+        sound = np.asarray(audio.detach().cpu() if isinstance(audio, torch.Tensor) else audio,
+                           dtype=np.float32)
+        if ext not in _AUDIO_CODECS or sound.ndim != 1 or not rate or rate < 1:
+            raise DataError(f"{path}: a soundtrack needs a mono float array [N], a rate in Hz "
+                            f"and one of {', '.join(_AUDIO_CODECS)}; got {ext or 'no extension'}"
+                            f", shape {sound.shape}, rate {rate}")
+        if not np.isfinite(sound).all():
+            raise DataError(f"{path}: the soundtrack holds NaN or infinite samples")
     if ext == ".gif":
         try:
             from PIL import Image
@@ -268,12 +282,82 @@ def write_video(path, frames, fps: int = 10) -> None:
             stream.bit_rate = max(1_000_000, 4 * w * h * fps)
             if codec == "libx264":
                 stream.options = {"crf": "18"}
+            track = None
+            if sound is not None:
+                track = container.add_stream(_AUDIO_CODECS[ext], rate=rate, layout="mono")
             for f in hwc:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
             container.mux(stream.encode())
+            if track is not None:
+                _write_track(av, container, track, sound, rate)
     except (av.FFmpegError, OSError) as e:
         raise DataError(f"{path}: could not write video ({_why(e)}); check the folder exists and "
                         "is writable") from None
+
+
+_AUDIO_CODECS = {".mkv": "pcm_s16le", ".mov": "pcm_s16le", ".avi": "pcm_s16le", ".mp4": "aac",
+                 ".m4v": "aac"}
+
+
+def _write_track(av, container, track, sound: np.ndarray, rate: int) -> None:
+    """Encode a mono float soundtrack into ``track`` (PCM as int16, AAC as planar float)."""
+    fmt = track.codec_context.format.name
+    clipped = np.clip(sound, -1.0, 1.0)
+    block = track.codec_context.frame_size or 4096  # AAC wants fixed-size frames
+    for i in range(0, len(clipped), block):
+        piece = clipped[i:i + block]
+        if fmt.startswith("s16"):
+            piece = (piece * 32767).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(piece[None], format=fmt, layout="mono")
+        frame.sample_rate, frame.pts = rate, i
+        container.mux(track.encode(frame))
+    container.mux(track.encode())
+
+
+def read_soundtrack(path, rate: int) -> np.ndarray:
+    """The first audio track of a video file, mono float32 ``[N]`` at ``rate`` Hz.
+
+    Sample 0 is the time of the video's first frame: a track that starts later is padded with
+    silence, one that starts earlier is cut. Channels are averaged. A file without an audio
+    track, or whose track does not decode, gets a :class:`DataError`.
+    """
+    from monde.data.audio import resample
+
+    av = _av()
+    with _open(path) as (container, stream):
+        if not container.streams.audio:
+            raise DataError(f"{path}: has no audio track; an audio-visual model needs the "
+                            "video's sound")
+        track = container.streams.audio[0]
+        pieces, first_audio, first_video, native = [], None, None, None
+        try:
+            for frame in container.decode(track, stream):
+                if isinstance(frame, av.AudioFrame):
+                    if first_audio is None:
+                        first_audio, native = frame.time or 0.0, frame.sample_rate
+                    x = frame.to_ndarray().astype(np.float32)
+                    if frame.format.name.startswith("s16"):
+                        x /= 32768.0
+                    elif frame.format.name.startswith("s32"):
+                        x /= 2.0 ** 31
+                    # Planar frames are [channels, n]; packed ones [1, n · channels].
+                    ch = len(frame.layout.channels)
+                    x = x.reshape(ch, -1) if frame.format.is_planar else x.reshape(-1, ch).T
+                    pieces.append(x.mean(0))
+                elif first_video is None:
+                    first_video = frame.time or 0.0
+        except av.FFmpegError as e:
+            raise DataError(f"{path}: the audio track does not decode ({_why(e)}); "
+                            f"{REENCODE_HINT}") from None
+    if not pieces:
+        raise DataError(f"{path}: the audio track holds no samples")
+    sound = resample(torch.from_numpy(np.concatenate(pieces)), native, rate).numpy()
+    lag = round(((first_audio or 0.0) - (first_video or 0.0)) * rate)
+    if lag > 0:
+        sound = np.concatenate([np.zeros(lag, np.float32), sound])
+    elif lag < 0:
+        sound = sound[-lag:]
+    return sound.astype(np.float32)
 
 
 def _has_encoder(av, name: str) -> bool:

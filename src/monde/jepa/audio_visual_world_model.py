@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
+from monde.errors import DataError
 from monde.jepa.audio_visual import AudioVisualConfig, AudioVisualJEPA
 from monde.jepa.no_actions import WithoutActions
+
+
+@dataclass
+class SoundtrackSurprise:
+    """Per-frame surprise of a video's soundtrack under an audio-visual model."""
+
+    scores: np.ndarray
+    """``[N]`` for the N frames at the model's frame rate; NaN for trailing frames no window
+    covers."""
+    fps: float
+    """The model's frame rate (frames of the file are picked at these times)."""
+    window: int
+    """Frames per scored window."""
+    window_starts: list[int]
+
+    @property
+    def peak(self) -> tuple[int, float]:
+        """``(frame, score)`` of the most surprising frame."""
+        i = int(np.nanargmax(self.scores))
+        return i, float(self.scores[i])
 
 
 class AudioVisualWorldModel(WithoutActions):
@@ -48,6 +71,49 @@ class AudioVisualWorldModel(WithoutActions):
         scores low; another clip's, or this one out of step, scores high."""
         v, a = self._tensors(video, audio)
         return self.jepa.sound_errors(v, a).cpu().numpy()
+
+    @torch.no_grad()
+    def surprise_file(self, path, *, stride: int | None = None,
+                      batch_size: int = 64) -> SoundtrackSurprise:
+        """Score a video file with its own soundtrack (mp4, mkv, mov, avi …).
+
+        Frames are resized to the model's size and picked at the model's frame rate (the one
+        nearest each time ``k / fps``); the audio track is mixed to mono and resampled to the
+        model's rate. Windows of ``config.frames`` frames every ``stride`` frames (default
+        half a window); a frame's score is the mean error of its audio chunk over the windows
+        that cover it.
+        """
+        from monde.data.video import read_soundtrack, read_video, video_info
+
+        c = self.config
+        fps = c.sample_rate / c.samples_per_frame
+        info = video_info(path)
+        if info.fps <= 0:
+            raise DataError(f"{path}: the video has no frame rate in its header; re-encode it "
+                            "with a fixed frame rate")
+        frames = read_video(path, size=c.size)
+        sound = read_soundtrack(path, c.sample_rate)
+        n = min(int(len(frames) * fps / info.fps), len(sound) // c.samples_per_frame)
+        if n < c.frames:
+            raise DataError(f"{path}: {n} frames at {fps:g} fps with sound, fewer than the "
+                            f"model's window of {c.frames}")
+        pick = np.minimum(np.round(np.arange(n) * info.fps / fps).astype(int), len(frames) - 1)
+        video = frames[torch.from_numpy(pick)]
+        audio = torch.from_numpy(sound[:n * c.samples_per_frame])
+        stride = stride or max(1, c.frames // 2)
+        starts = list(range(0, n - c.frames + 1, stride))
+        total, count = np.zeros(n), np.zeros(n)
+        spf = c.samples_per_frame
+        for i in range(0, len(starts), batch_size):
+            group = starts[i:i + batch_size]
+            v = torch.stack([video[s:s + c.frames] for s in group])
+            a = torch.stack([audio[s * spf:(s + c.frames) * spf] for s in group])
+            err = self.surprise(v, a)                                       # [W, T]
+            for s, e in zip(group, err):
+                total[s:s + c.frames] += e
+                count[s:s + c.frames] += 1
+        scores = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        return SoundtrackSurprise(scores, fps, c.frames, starts)
 
     def to(self, device) -> AudioVisualWorldModel:
         self.jepa.to(device)
