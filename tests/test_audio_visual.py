@@ -192,3 +192,44 @@ def test_cli_train_info_and_eval(tmp_path, capsys):
     # A model that does not fit the world's clips gets a clear error, not a shape failure.
     assert main(["train", "av-balls-tiny", "--out", str(tmp_path / "bad"), "model.frames=8"]) == 2
     assert "model.frames/size" in capsys.readouterr().err
+
+
+def test_train_on_a_folder_of_videos_with_sound(tmp_path, capsys):
+    """`monde train av --data DIR`: files brought to the model's clock; a silent file is named
+    (or, with data.skip_bad, left out and reported); the run then scores a file."""
+    folder = tmp_path / "videos"
+    (folder / "sub").mkdir(parents=True)
+    clips = SoundingBalls(small_world()).sample(3, 2)
+    for i, name in enumerate(["a.mkv", "sub/b.mp4"]):
+        # 50 fps and 16 kHz in the files; the model runs at 25 fps and 8 kHz.
+        write_video(folder / name, np.repeat(clips.video[i], 2, axis=0), fps=50,
+                    audio=np.repeat(clips.audio[i], 2) * 0.5, rate=16000)
+    write_video(folder / "silent.mkv", clips.video[2], fps=25)
+    small = ["model.frames=4", "model.size=16", "model.widths=[8,8]", "model.latent_dim=8",
+             "model.dim=16", "model.depth=1", "model.heads=2", "train.steps=2",
+             "train.batch_size=4", "train.checkpoint_every=2"]
+    out = tmp_path / "run"
+    assert main(["train", "av", "--data", str(folder), "--out", str(out), *small]) == 2
+    err = capsys.readouterr().err
+    assert "silent.mkv" in err and "no audio track" in err and "skip_bad" in err
+    assert not out.exists()  # refused before a run folder was claimed
+    assert main(["train", "av", "--data", str(folder), "--out", str(out), "--json", "--quiet",
+                 "data.skip_bad=true", *small]) == 0
+    captured = capsys.readouterr()
+    assert "2 video files with sound used, 1 skipped" in captured.err
+    assert json.loads(captured.out.strip().splitlines()[-1])["steps"] == 2
+    from monde.data.sounding_video import SoundingVideoFolder
+
+    data = SoundingVideoFolder(folder, frames=4, size=16, rate=8000, samples_per_frame=320,
+                               skip_bad=True)
+    assert [len(v) for v in data.videos] == [8, 8]          # 16 file frames at 50 fps → 8
+    b = data.batch(0, 5)
+    assert b["video"].shape == (5, 4, 3, 16, 16) and b["audio"].shape == (5, 4 * 320)
+    assert torch.equal(data.batch(3, 5)["audio"], data.batch(3, 5)["audio"])
+    capsys.readouterr()
+    assert main(["surprise", str(folder / "a.mkv"), "--model", str(out), "--json",
+                 "--plot", str(tmp_path / "a.png")]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["frames"] == 8
+    # The av-balls protocol is for models of the built-in world.
+    assert main(["eval", "av", "--model", str(out)]) == 2
+    assert "monde surprise" in capsys.readouterr().err

@@ -58,8 +58,12 @@ def _av_eval(model, model_dir: Path) -> tuple[dict, list[str]]:
         raise ConfigError(f"{model_dir} is not an audio-visual model; train one with "
                           "`monde train av-balls-tiny --out DIR` (or run `monde eval av`)")
     run_file = Path(model_dir) / "run.json"
-    world = (from_dict(SoundingBallsConfig, json.loads(run_file.read_text())["world"],
-                       where="world") if run_file.is_file() else None)
+    run = json.loads(run_file.read_text()) if run_file.is_file() else {}
+    if run.get("data", {}).get("source") == "folder":
+        raise ConfigError(f"{model_dir} was trained on your video files; the av-balls protocol "
+                          "scores models of the built-in sounding balls. Score your files with "
+                          f"`monde surprise VIDEO --model {model_dir}`")
+    world = from_dict(SoundingBallsConfig, run["world"], where="world") if run else None
     r = av_eval(model, world=world)
     lines = [f"sound with sight ({r['protocol']['name']} v{r['protocol']['version']}, "
              f"{r['protocol']['settings']['clips']} clips): mismatched soundtrack vs own — "

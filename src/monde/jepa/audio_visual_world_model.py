@@ -83,23 +83,16 @@ class AudioVisualWorldModel(WithoutActions):
         half a window); a frame's score is the mean error of its audio chunk over the windows
         that cover it.
         """
-        from monde.data.video import read_soundtrack, read_video, video_info
+        from monde.data.sounding_video import read_sounding_video
 
         c = self.config
-        fps = c.sample_rate / c.samples_per_frame
-        info = video_info(path)
-        if info.fps <= 0:
-            raise DataError(f"{path}: the video has no frame rate in its header; re-encode it "
-                            "with a fixed frame rate")
-        frames = read_video(path, size=c.size)
-        sound = read_soundtrack(path, c.sample_rate)
-        n = min(int(len(frames) * fps / info.fps), len(sound) // c.samples_per_frame)
+        video, audio = read_sounding_video(path, size=c.size, rate=c.sample_rate,
+                                           samples_per_frame=c.samples_per_frame)
+        n = len(video)
         if n < c.frames:
-            raise DataError(f"{path}: {n} frames at {fps:g} fps with sound, fewer than the "
-                            f"model's window of {c.frames}")
-        pick = np.minimum(np.round(np.arange(n) * info.fps / fps).astype(int), len(frames) - 1)
-        video = frames[torch.from_numpy(pick)]
-        audio = torch.from_numpy(sound[:n * c.samples_per_frame])
+            raise DataError(f"{path}: {n} frames with sound at the model's "
+                            f"{c.sample_rate / c.samples_per_frame:g} fps, fewer than its "
+                            f"window of {c.frames}")
         stride = stride or max(1, c.frames // 2)
         starts = list(range(0, n - c.frames + 1, stride))
         total, count = np.zeros(n), np.zeros(n)
@@ -113,7 +106,7 @@ class AudioVisualWorldModel(WithoutActions):
                 total[s:s + c.frames] += e
                 count[s:s + c.frames] += 1
         scores = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-        return SoundtrackSurprise(scores, fps, c.frames, starts)
+        return SoundtrackSurprise(scores, c.sample_rate / c.samples_per_frame, c.frames, starts)
 
     def to(self, device) -> AudioVisualWorldModel:
         self.jepa.to(device)

@@ -80,6 +80,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            "surprise: monde train audio-spectral --data DIR", au.audio_spectral),
     Recipe("av-balls-tiny", "sound with sight: audio-visual JEPA of bouncing balls and their "
            "impact sounds, CPU minutes (monde eval av)", av.av_balls_tiny),
+    Recipe("av-balls", "av-balls-tiny sized for a GPU (64x64, 3 balls, 20k steps)", av.av_balls),
+    Recipe("av", "audio-visual JEPA on your own video files with sound: monde train av --data DIR",
+           av.av_folder),
     Recipe("two-rooms", "action-conditioned world model of Two-Rooms for planning (CPU minutes)",
            tr.two_rooms),
     Recipe("two-rooms-no-door", "two-rooms trained on episodes that never cross the door",
