@@ -48,6 +48,15 @@ def _thumbnails(path: Path, frames: int, size: tuple[int, int], k: int = 8):
     return thumbs, np.arange(len(thumbs)) * step
 
 
+def _write_frame_csv(path: Path, scores: np.ndarray, fps: float) -> None:
+    """``frame,seconds,surprise`` rows (seconds empty without a frame rate, scores empty for
+    frames no window covers)."""
+    rows = ["frame,seconds,surprise"] + [
+        f"{i},{f'{i / fps:.4f}' if fps > 0 else ''},{'' if not np.isfinite(v) else f'{v:.6g}'}"
+        for i, v in enumerate(scores)]
+    path.write_text("\n".join(rows) + "\n")
+
+
 def run_surprise(args, emit) -> int:
     import monde
     from monde.data.video import video_info
@@ -88,10 +97,7 @@ def run_surprise(args, emit) -> int:
     plot_video_surprise(r.scores, thumbs, where, plot, fps=fps,
                         title=f"{args.input.name}: surprise under {args.model}")
     if args.csv:
-        rows = ["frame,seconds,surprise"] + [
-            f"{i},{i / fps if fps > 0 else ''},{'' if not np.isfinite(v) else f'{v:.6g}'}"
-            for i, v in enumerate(r.scores)]
-        args.csv.write_text("\n".join(rows) + "\n")
+        _write_frame_csv(args.csv, r.scores, fps)
     human = (f"peak surprise {peak:.4f} at {at} of {len(r.scores)} frames; "
              f"{len(r.window_starts)} windows of {r.window} frames (context {r.context}) "
              f"scored in {seconds:.1f} s" + "".join(f"; {n}" for n in notes)
@@ -126,10 +132,7 @@ def _soundtrack_surprise(model, args, emit) -> int:
     plot_video_surprise(r.scores, thumbs, np.round(where / ratio).astype(int), plot, fps=r.fps,
                         title=f"{args.input.name}: soundtrack surprise under {args.model}")
     if args.csv:
-        rows = ["frame,seconds,surprise"] + [
-            f"{i},{i / r.fps:.4f},{'' if not np.isfinite(v) else f'{v:.6g}'}"
-            for i, v in enumerate(r.scores)]
-        args.csv.write_text("\n".join(rows) + "\n")
+        _write_frame_csv(args.csv, r.scores, r.fps)
     mean = float(np.nanmean(r.scores))
     human = (f"soundtrack surprise: mean {mean:.4f}, peak {peak:.4f} at frame {frame} "
              f"({frame / r.fps:.2f} s) of {len(r.scores)} frames at {r.fps:g} fps; "
