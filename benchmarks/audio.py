@@ -8,7 +8,9 @@ ViT JEPA (``audio-tiny``, 16 kHz), the frame-causal CNN (``audio-causal-tiny``, 
 encodes ``--batch`` windows of noise, front end included, in fp32 and in bf16 autocast (the
 front ends stay fp32 in both), best of ``--repeats``; the
 bf16/fp32 ratio is measured in the same run. Also: the latency of ``surprise`` on a 60-second
-sound (default stride, half a window).
+sound (default stride, half a window). And the audio-visual model (``av-balls-tiny``): clips of
+16 frames with their sound scored by ``surprise`` (both encoders and the predictor, the whole
+soundtrack predicted from the video), fp32 and bf16, in seconds of video per second.
 """
 
 from __future__ import annotations
@@ -62,6 +64,30 @@ def _measure(recipe: str, batch: int, repeats: int) -> dict:
     return r
 
 
+def _measure_av(batch: int, repeats: int) -> dict:
+    """Soundtrack-surprise throughput of ``av-balls-tiny`` (random weights), fp32 and bf16."""
+    from monde.jepa.audio_visual import AudioVisualJEPA
+    from monde.jepa.audio_visual_world_model import AudioVisualWorldModel
+
+    cfg = get_recipe("av-balls-tiny").build().model
+    torch.manual_seed(0)
+    wm = AudioVisualWorldModel(AudioVisualJEPA(cfg))
+    video = torch.randint(0, 256, (batch, cfg.frames, 3, cfg.size, cfg.size), dtype=torch.uint8)
+    audio = torch.randn(batch, cfg.frames * cfg.samples_per_frame) * 0.1
+    clip_seconds = cfg.frames * cfg.samples_per_frame / cfg.sample_rate
+    r: dict = {"clip_seconds": clip_seconds, "frames": cfg.frames, "size": cfg.size,
+               "sample_rate": cfg.sample_rate}
+    for precision in ("fp32", "bf16"):
+        def run(precision=precision):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                wm.surprise(video, audio)
+        r[f"video_seconds_per_second_{precision}"] = round(
+            batch * clip_seconds / best_time(run, repeats), 1)
+    r["bf16_speedup"] = round(r["video_seconds_per_second_bf16"]
+                              / r["video_seconds_per_second_fp32"], 2)
+    return r
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=64)
@@ -73,6 +99,7 @@ def main() -> None:
                                f"{torch.__version__}", "recipes": {}}
     for recipe in ("audio-tiny", "audio-causal-tiny", "fsdd-causal", "audio-spectral-tiny"):
         result["recipes"][recipe] = _measure(recipe, args.batch, args.repeats)
+    result["recipes"]["av-balls-tiny"] = _measure_av(args.batch, args.repeats)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
 
