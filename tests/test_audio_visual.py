@@ -186,6 +186,11 @@ def test_cli_train_info_and_eval(tmp_path, capsys):
     assert r["frames"] == 24 and r["fps"] == 25 and r["windows"] == 5  # windows of 8, stride 4
     assert (tmp_path / "s.png").stat().st_size > 0
     assert len((tmp_path / "s.csv").read_text().splitlines()) == 25
+    import monde
+
+    r = monde.load(out).surprise_file(tmp_path / "clip.mkv", stride=3)
+    assert r.window_starts == [0, 3, 6, 9, 12, 15, 16]      # the last one flush with the end
+    assert np.isfinite(r.scores).all() and r.scores.shape == (24,)
     write_video(tmp_path / "mute.mkv", video, fps=50)
     assert main(["surprise", str(tmp_path / "mute.mkv"), "--model", str(out)]) == 2
     assert "no audio track" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """Sound with sight (protocol ``av-balls``): does the model know what a clip should sound like?
 
 Test clips come from the sounding-balls world (:mod:`monde.worlds.sounding_balls`) on a seed
-training never draws. Each clip is scored three ways with the model's surprise (the error of
+training never draws. Each clip is scored several ways with the model's surprise (the error of
 the soundtrack's latents predicted from the video alone, averaged over frames):
 
 * with its **own** soundtrack;

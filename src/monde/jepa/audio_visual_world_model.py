@@ -17,8 +17,8 @@ class SoundtrackSurprise:
     """Per-frame surprise of a video's soundtrack under an audio-visual model."""
 
     scores: np.ndarray
-    """``[N]`` for the N frames at the model's frame rate; NaN for trailing frames no window
-    covers."""
+    """``[N]`` for the N frames at the model's frame rate (the last window ends at the last
+    frame, so every frame is scored)."""
     fps: float
     """The model's frame rate (frames of the file are picked at these times)."""
     window: int
@@ -52,7 +52,8 @@ class AudioVisualWorldModel(WithoutActions):
 
     def _tensors(self, video, audio) -> tuple[torch.Tensor, torch.Tensor]:
         dev = next(self.jepa.parameters()).device
-        v, a = torch.as_tensor(np.asarray(video)), torch.as_tensor(np.asarray(audio))
+        v, a = (x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+                for x in (video, audio))
         if v.dim() == 4:
             v, a = v[None], a[None]
         return v.to(dev), a.float().to(dev)
@@ -80,7 +81,7 @@ class AudioVisualWorldModel(WithoutActions):
         Frames are resized to the model's size and picked at the model's frame rate (the one
         nearest each time ``k / fps``); the audio track is mixed to mono and resampled to the
         model's rate. Windows of ``config.frames`` frames every ``stride`` frames (default
-        half a window); a frame's score is the mean error of its audio chunk over the windows
+        half a window), plus one ending at the last frame; a frame's score is the mean error of its audio chunk over the windows
         that cover it.
         """
         from monde.data.sounding_video import read_sounding_video
@@ -95,6 +96,8 @@ class AudioVisualWorldModel(WithoutActions):
                             f"window of {c.frames}")
         stride = stride or max(1, c.frames // 2)
         starts = list(range(0, n - c.frames + 1, stride))
+        if starts[-1] != n - c.frames:  # one more window, flush with the end: every frame scored
+            starts.append(n - c.frames)
         total, count = np.zeros(n), np.zeros(n)
         spf = c.samples_per_frame
         for i in range(0, len(starts), batch_size):
