@@ -76,6 +76,9 @@ def _av_eval(model, model_dir: Path) -> tuple[dict, list[str]]:
         lines.append(f"  {label:<24} monde {m['auroc']:.3f} / {m['pairwise']:.3f}   "
                      f"random-init control {b['auroc']:.3f} / {b['pairwise']:.3f}   "
                      f"motion-sync baseline {base['auroc']:.3f} / {base['pairwise']:.3f}")
+    lines.append(f"  sound latents predicted from the video alone: R² monde "
+                 f"{r['model']['sound_from_sight_r2']:.3f}   random-init control "
+                 f"{r['random_init']['sound_from_sight_r2']:.3f}")
     return r, lines
 
 

@@ -10,6 +10,11 @@ the soundtrack's latents predicted from the video alone, averaged over frames):
 * with its own soundtrack **out of step** by each of ``shifts`` frames (rolled in time; one
   frame is 40 ms): the right impacts at the wrong moments.
 
+How well the sound is predicted from the picture is also reported directly:
+``sound_from_sight_r2``, the share of the variance of the own soundtracks' chunk latents that
+the prediction from the video alone explains (``1 − Σ‖pred − actual‖² / Σ‖actual − mean‖²``
+over all chunks of all clips; 0: no better than one average sound).
+
 Each mismatch is reported as AUROC (mismatched vs own, over all clips) and pairwise accuracy
 (the mismatched version of a clip scores above its own; ties count half). Beside the model,
 in the same run:
@@ -89,6 +94,20 @@ def motion_sync(video: np.ndarray, audio: np.ndarray) -> np.ndarray:
     return np.repeat(-corr[:, None], t, axis=1)
 
 
+def sound_from_sight_r2(net, world: SoundingBalls, protocol: AudioVisualProtocol,
+                        batch_size: int = 100) -> float:
+    """Variance of the own soundtracks' latents explained by their prediction from the video."""
+    clips = world.sample(protocol.clips, protocol.seed)
+    pred, actual = [], []
+    for i in range(0, protocol.clips, batch_size):
+        p, a = net.sound_from_sight(torch.from_numpy(clips.video[i:i + batch_size]),
+                                    torch.from_numpy(clips.audio[i:i + batch_size]))
+        pred.append(p.flatten(0, 1))
+        actual.append(a.flatten(0, 1))
+    p, a = torch.cat(pred).double(), torch.cat(actual).double()
+    return float(1 - (p - a).pow(2).sum() / (a - a.mean(0)).pow(2).sum())
+
+
 def av_eval(model, protocol: AudioVisualProtocol | None = None,
             world: SoundingBallsConfig | None = None, *, control: bool = True) -> dict:
     """Run ``protocol`` on an :class:`~monde.jepa.audio_visual_world_model.AudioVisualWorldModel`.
@@ -111,10 +130,12 @@ def av_eval(model, protocol: AudioVisualProtocol | None = None,
                           f"{w.cfg.balls.frames} of {w.cfg.balls.size}x{w.cfg.balls.size} with "
                           f"{w.cfg.samples_per_frame}: pass the world the model was trained on")
     r = {"protocol": protocol_record(protocol),
-         "model": score_mismatches(model.surprise, w, protocol),
+         "model": {**score_mismatches(model.surprise, w, protocol),
+                   "sound_from_sight_r2": sound_from_sight_r2(model.jepa, w, protocol)},
          "motion_sync": score_mismatches(motion_sync, w, protocol)}
     if control:
         with torch.random.fork_rng():
             twin = AudioVisualWorldModel(AudioVisualJEPA(c, seed=0), model.meta)
-        r["random_init"] = score_mismatches(twin.surprise, w, protocol)
+        r["random_init"] = {**score_mismatches(twin.surprise, w, protocol),
+                            "sound_from_sight_r2": sound_from_sight_r2(twin.jepa, w, protocol)}
     return r

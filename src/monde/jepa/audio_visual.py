@@ -260,8 +260,11 @@ class AudioVisualJEPA(nn.Module):
 
     # ------------------------------------------------------------------ surprise
     @torch.no_grad()
-    def sound_errors(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """``[B, T]`` error of each audio chunk's latent predicted from the whole video alone."""
+    def sound_from_sight(self, video: torch.Tensor,
+                         audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(predicted, actual)`` audio latents ``[B, T, D]`` each: every chunk's latent
+        predicted from the whole video alone (the soundtrack hidden), and the latent the
+        soundtrack itself encodes to (the EMA target under ``ema``)."""
         self.check(video, audio)
         zv, za = self.encode_video(video), self.encode_audio(audio)
         if self.cfg.anti_collapse == "ema":
@@ -269,5 +272,10 @@ class AudioVisualJEPA(nn.Module):
         t = self.cfg.frames
         hidden = torch.zeros(video.shape[0], 2 * t, dtype=torch.bool, device=zv.device)
         hidden[:, t:] = True
-        pred = self.predict(zv, za, hidden)[:, t:]
-        return (pred.float() - za.float()).pow(2).mean(-1)
+        return self.predict(zv, za, hidden)[:, t:].float(), za.float()
+
+    @torch.no_grad()
+    def sound_errors(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """``[B, T]`` error of each audio chunk's latent predicted from the whole video alone."""
+        pred, actual = self.sound_from_sight(video, audio)
+        return (pred - actual).pow(2).mean(-1)
