@@ -177,11 +177,16 @@ class AudioVisualJEPA(nn.Module):
         if not torch.isfinite(audio).all():
             raise DataError("audio holds NaN or infinite samples; clean or drop those clips")
 
-    def encode_video(self, video: torch.Tensor) -> torch.Tensor:
-        """``[B, T, 3, H, W]`` → ``[B, T, D]``."""
+    @staticmethod
+    def _per_frame(encoder: nn.Module, video: torch.Tensor) -> torch.Tensor:
+        """``encoder`` on every frame: ``[B, T, 3, H, W]`` (uint8 or float in [0, 1]) → ``[B, T, D]``."""
         b, t = video.shape[:2]
         x = video.float() / 255.0 if video.dtype == torch.uint8 else video.float()
-        return self.video_encoder(x.flatten(0, 1)).view(b, t, -1)
+        return encoder(x.flatten(0, 1)).view(b, t, -1)
+
+    def encode_video(self, video: torch.Tensor) -> torch.Tensor:
+        """``[B, T, 3, H, W]`` → ``[B, T, D]``."""
+        return self._per_frame(self.video_encoder, video)
 
     def encode_audio(self, audio: torch.Tensor) -> torch.Tensor:
         """``[B, T · spf]`` → ``[B, T, D]``."""
@@ -191,10 +196,7 @@ class AudioVisualJEPA(nn.Module):
     def targets(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """What the predictor is regressed onto under ``ema``, ``[B, T, D]`` each: the EMA
         encoders' latents of video and audio, layer-normed."""
-        b, t = video.shape[:2]
-        x = video.float() / 255.0 if video.dtype == torch.uint8 else video.float()
-        zv = self.target_video(x.flatten(0, 1)).view(b, t, -1)
-        za = self.target_audio(audio)
+        zv, za = self._per_frame(self.target_video, video), self.target_audio(audio)
         return F.layer_norm(zv.float(), zv.shape[-1:]), F.layer_norm(za.float(), za.shape[-1:])
 
     # ------------------------------------------------------------------ predictor
@@ -266,9 +268,12 @@ class AudioVisualJEPA(nn.Module):
         predicted from the whole video alone (the soundtrack hidden), and the latent the
         soundtrack itself encodes to (the EMA target under ``ema``)."""
         self.check(video, audio)
-        zv, za = self.encode_video(video), self.encode_audio(audio)
+        zv = self.encode_video(video)
+        # Every audio token is hidden, so only the target side of the sound is needed.
         if self.cfg.anti_collapse == "ema":
-            za = self.targets(video, audio)[1]
+            za = F.layer_norm(self.target_audio(audio).float(), (self.cfg.latent_dim,))
+        else:
+            za = self.encode_audio(audio)
         t = self.cfg.frames
         hidden = torch.zeros(video.shape[0], 2 * t, dtype=torch.bool, device=zv.device)
         hidden[:, t:] = True

@@ -176,80 +176,45 @@ def load(path: str | Path, device: str = "cpu") -> WorldModel:
                               "monde train. Point at the --out folder of a monde training run.")
     meta = {k: v for k, v in config.items() if k != "config"}
     kind = config["config"]["model"].get("kind")
-    if kind == "action":
-        return _load_action_model(path, weights, config["config"]["model"], meta).to(device)
-    if kind == "sensors":
-        return _load_sensor_model(path, weights, config["config"]["model"], meta).to(device)
-    if kind == "video-causal":
-        return _load_causal_video_model(path, weights, config["config"]["model"], meta).to(device)
-    if kind == "audio-causal":
-        return _load_causal_audio_model(path, weights, config["config"]["model"], meta).to(device)
-    if kind == "audio-visual":
-        return _load_audio_visual_model(path, weights, config["config"]["model"], meta).to(device)
-    if kind == "audio-spectral":
-        return _load_spectral_audio_model(path, weights, config["config"]["model"],
-                                          meta).to(device)
+    if kind in _FAMILIES:
+        return _load_family(kind, path, weights, config["config"]["model"], meta).to(device)
     cfg = from_dict(ModelConfig, config["config"]["model"], where="model")
     jepa = JEPA(cfg)
     _load_weights(jepa, weights, path)
     return WorldModel(jepa, meta).to(device)
 
 
-def _load_action_model(path, weights: dict, model_cfg: dict, meta: dict):
-    from monde.jepa.action_model import ActionJEPA, ActionModelConfig
-    from monde.jepa.action_world_model import ActionWorldModel
+# Every model family but the masked JEPA: its saved ``kind`` → (module, config class, network
+# class) and (module, world-model class). Imported only when such a folder is loaded.
+_FAMILIES = {
+    "action": (("monde.jepa.action_model", "ActionModelConfig", "ActionJEPA"),
+               ("monde.jepa.action_world_model", "ActionWorldModel")),
+    "sensors": (("monde.jepa.sensor_model", "SensorModelConfig", "SensorJEPA"),
+                ("monde.jepa.sensor_world_model", "SensorWorldModel")),
+    "video-causal": (("monde.jepa.causal_video", "CausalVideoConfig", "CausalVideoJEPA"),
+                     ("monde.jepa.causal_video_world_model", "CausalVideoWorldModel")),
+    "audio-causal": (("monde.jepa.causal_audio", "CausalAudioConfig", "CausalAudioJEPA"),
+                     ("monde.jepa.causal_audio_world_model", "CausalAudioWorldModel")),
+    "audio-spectral": (("monde.jepa.spectral_audio", "SpectralAudioConfig", "SpectralAudioJEPA"),
+                       ("monde.jepa.spectral_audio_world_model", "SpectralAudioWorldModel")),
+    "audio-visual": (("monde.jepa.audio_visual", "AudioVisualConfig", "AudioVisualJEPA"),
+                     ("monde.jepa.audio_visual_world_model", "AudioVisualWorldModel")),
+}
 
-    net = ActionJEPA(from_dict(ActionModelConfig, model_cfg, where="model"))
+
+def _load_family(kind: str, path, weights: dict, model_cfg: dict, meta: dict):
+    import importlib
+
+    (net_module, cfg_name, net_name), (wm_module, wm_name) = _FAMILIES[kind]
+    nets = importlib.import_module(net_module)
+    net = getattr(nets, net_name)(from_dict(getattr(nets, cfg_name), model_cfg, where="model"))
+    if kind == "sensors":
+        # Folders saved before the forecast read-out existed load without it (forecast then
+        # says so).
+        for name in ("decoder", "decoder_ready"):
+            weights.setdefault(name, getattr(net, name))
     _load_weights(net, weights, path)
-    return ActionWorldModel(net, meta)
-
-
-def _load_causal_video_model(path, weights: dict, model_cfg: dict, meta: dict):
-    from monde.jepa.causal_video import CausalVideoConfig, CausalVideoJEPA
-    from monde.jepa.causal_video_world_model import CausalVideoWorldModel
-
-    net = CausalVideoJEPA(from_dict(CausalVideoConfig, model_cfg, where="model"))
-    _load_weights(net, weights, path)
-    return CausalVideoWorldModel(net, meta)
-
-
-def _load_causal_audio_model(path, weights: dict, model_cfg: dict, meta: dict):
-    from monde.jepa.causal_audio import CausalAudioConfig, CausalAudioJEPA
-    from monde.jepa.causal_audio_world_model import CausalAudioWorldModel
-
-    net = CausalAudioJEPA(from_dict(CausalAudioConfig, model_cfg, where="model"))
-    _load_weights(net, weights, path)
-    return CausalAudioWorldModel(net, meta)
-
-
-def _load_spectral_audio_model(path, weights: dict, model_cfg: dict, meta: dict):
-    from monde.jepa.spectral_audio import SpectralAudioConfig, SpectralAudioJEPA
-    from monde.jepa.spectral_audio_world_model import SpectralAudioWorldModel
-
-    net = SpectralAudioJEPA(from_dict(SpectralAudioConfig, model_cfg, where="model"))
-    _load_weights(net, weights, path)
-    return SpectralAudioWorldModel(net, meta)
-
-
-def _load_audio_visual_model(path, weights: dict, model_cfg: dict, meta: dict):
-    from monde.jepa.audio_visual import AudioVisualConfig, AudioVisualJEPA
-    from monde.jepa.audio_visual_world_model import AudioVisualWorldModel
-
-    net = AudioVisualJEPA(from_dict(AudioVisualConfig, model_cfg, where="model"))
-    _load_weights(net, weights, path)
-    return AudioVisualWorldModel(net, meta)
-
-
-def _load_sensor_model(path, weights: dict, model_cfg: dict, meta: dict):
-    from monde.jepa.sensor_model import SensorJEPA, SensorModelConfig
-    from monde.jepa.sensor_world_model import SensorWorldModel
-
-    net = SensorJEPA(from_dict(SensorModelConfig, model_cfg, where="model"))
-    # Folders saved before the forecast read-out existed load without it (forecast then says so).
-    for name in ("decoder", "decoder_ready"):
-        weights.setdefault(name, getattr(net, name))
-    _load_weights(net, weights, path)
-    return SensorWorldModel(net, meta)
+    return getattr(importlib.import_module(wm_module), wm_name)(net, meta)
 
 
 def _load_weights(net: torch.nn.Module, weights: dict, path) -> None:
