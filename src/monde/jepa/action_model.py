@@ -76,6 +76,10 @@ class ActionModelConfig:
     """Inverse-dynamics loss."""
     smooth_weight: float = 0.1
     """Temporal smoothness ``‖z_{t+1} − z_t‖²``."""
+    ensemble: int = 1
+    """Predictors trained side by side on the same latents from different initialisations.
+    Where the data taught them the same thing they agree; where a plan strays from it they
+    drift apart, and a planner can penalise that (``planner.uncertainty_weight``)."""
 
     @property
     def chunk_action_dim(self) -> int:
@@ -114,12 +118,9 @@ class ActionJEPA(nn.Module):
         # A spatial map gets proprioception as a per-channel offset broadcast to every cell.
         self.proprio_in = (nn.Linear(extra, cfg.map_channels if cfg.spatial else d)
                            if extra else None)
-        if cfg.spatial:
-            self.predictor = ConvPredictor(cfg.map_channels, cfg.map_side, cfg.chunk_action_dim,
-                                           cfg.predictor_hidden, cfg.predictor_layers)
-        else:
-            self.predictor = mlp(d + cfg.chunk_action_dim, cfg.predictor_hidden, d,
-                                 cfg.predictor_layers)
+        if cfg.ensemble < 1:
+            raise ValueError(f"ensemble must be ≥ 1, got {cfg.ensemble}")
+        self.predictor = self._new_predictor()
         # (a spatial head's predictor_hidden counts conv channels, too few for this MLP)
         self.inverse = mlp(2 * d, 256 if cfg.spatial else cfg.predictor_hidden,
                            cfg.chunk_action_dim, 2)
@@ -127,6 +128,22 @@ class ActionJEPA(nn.Module):
         # them): planners may add a proprio cost, and plots show imagined trajectories with it.
         self.proprio_head = mlp(d, 128, cfg.proprio_dim, 2)
         self.vicreg = VICReg(std_coeff=cfg.std_weight, cov_coeff=cfg.cov_weight)
+        # Members 1.. of the ensemble, built last so that member 0 and every other module
+        # get the same initial weights as a single-predictor model of the same seed.
+        self.ensemble_predictors = nn.ModuleList(self._new_predictor() for _ in range(cfg.ensemble - 1))
+
+    def _new_predictor(self) -> nn.Module:
+        c = self.cfg
+        if c.spatial:
+            return ConvPredictor(c.map_channels, c.map_side, c.chunk_action_dim,
+                                 c.predictor_hidden, c.predictor_layers)
+        return mlp(c.state_dim + c.chunk_action_dim, c.predictor_hidden, c.state_dim,
+                   c.predictor_layers)
+
+    @property
+    def members(self) -> list[nn.Module]:
+        """The ensemble's predictors (member 0 is :attr:`predictor`)."""
+        return [self.predictor, *self.ensemble_predictors]
 
     # ------------------------------------------------------------------ inference pieces
     def encode(self, obs: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:
@@ -144,26 +161,32 @@ class ActionJEPA(nn.Module):
             z = z + p
         return z.reshape(*lead, -1)
 
-    def predict(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """Next latent ``[..., D]`` from ``z [..., D]`` and a transition's actions ``[..., k*A]``."""
+    def predict(self, z: torch.Tensor, action: torch.Tensor, member: int = 0) -> torch.Tensor:
+        """Next latent ``[..., D]`` from ``z [..., D]`` and a transition's actions ``[..., k*A]``,
+        by the ensemble's predictor number ``member``."""
         a = (action / self.cfg.action_scale).to(z.dtype)
+        f = self.members[member]
         if self.cfg.spatial:
             lead = z.shape[:-1]
-            dz = self.predictor(z.reshape(-1, z.shape[-1]), a.reshape(-1, a.shape[-1]))
+            dz = f(z.reshape(-1, z.shape[-1]), a.reshape(-1, a.shape[-1]))
             return z + dz.reshape(*lead, -1)
-        return z + self.predictor(torch.cat([z, a], dim=-1))
+        return z + f(torch.cat([z, a], dim=-1))
 
     def decode_proprio(self, z: torch.Tensor) -> torch.Tensor:
         """Proprioception ``[..., P]`` read off latents ``[..., D]`` (in world units)."""
         return self.proprio_head(z) * self.cfg.proprio_scale
 
-    def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor, member: int = 0) -> torch.Tensor:
         """Predicted latents ``[B, H, D]`` after each of ``actions [B, H, k*A]`` from ``z0 [B, D]``."""
         out, z = [], z0
         for t in range(actions.shape[1]):
-            z = self.predict(z, actions[:, t])
+            z = self.predict(z, actions[:, t], member)
             out.append(z)
         return torch.stack(out, dim=1)
+
+    def rollout_ensemble(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Every member's rollout: ``[K, B, H, D]`` (``K`` = ``cfg.ensemble``)."""
+        return torch.stack([self.rollout(z0, actions, k) for k in range(len(self.members))])
 
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict[str, torch.Tensor], step: int = 0,
@@ -171,9 +194,11 @@ class ActionJEPA(nn.Module):
         c = self.cfg
         obs, actions = batch["obs"], batch["actions"].float()
         z = self.encode(obs, batch.get("proprio"))  # [B, n+1, D]
-        teacher = self.predict(z[:, :-1], actions)  # [B, n, D]
-        pred = F.mse_loss(teacher, z[:, 1:])
-        roll = F.mse_loss(self.rollout(z[:, 0], actions), z[:, 1:])
+        # Every member regresses the same encoded targets; their losses are averaged, so an
+        # ensemble trains the encoder as strongly as one predictor does.
+        k = len(self.members)
+        pred = sum(F.mse_loss(self.predict(z[:, :-1], actions, m), z[:, 1:]) for m in range(k)) / k
+        roll = sum(F.mse_loss(self.rollout(z[:, 0], actions, m), z[:, 1:]) for m in range(k)) / k
         if c.spatial:
             # Each cell's channel vector is a sample: channels must vary over (clips × cells),
             # not every cell over clips (an empty stretch of table has nothing to vary with,

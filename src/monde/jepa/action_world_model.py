@@ -95,8 +95,17 @@ class ActionWorldModel:
             a = plan.repeat_interleave(c.frameskip, dim=1) if cfg.hold else plan.reshape(
                 plan.shape[0], -1, c.action_dim)
             a = self._project(a).reshape(plan.shape[0], plan.shape[1], -1)
-            zs = self.net.rollout(z.expand(plan.shape[0], -1), a)  # [N, H, D]
-            d = (zs - z_goal).pow(2).sum(-1)  # [N, H]
+            z0 = z.expand(plan.shape[0], -1)
+            if c.ensemble > 1:
+                every = self.net.rollout_ensemble(z0, a)  # [K, N, H, D]
+                d = (every - z_goal).pow(2).sum(-1).mean(0)  # members' mean distance, [N, H]
+                # Disagreement: mean squared distance of the members from their mean, [N, H].
+                spread = (every - every.mean(0)).pow(2).sum(-1).mean(0)
+                d = d + cfg.uncertainty_weight * spread
+                zs = every.mean(0)
+            else:
+                zs = self.net.rollout(z0, a)  # [N, H, D]
+                d = (zs - z_goal).pow(2).sum(-1)  # [N, H]
             total = d[:, -1] if cfg.cost == "final" else d.mean(1) + d[:, -1]
             if cfg.proprio_weight and goal_proprio is not None:
                 pp = self.net.decode_proprio(zs[:, -1])

@@ -39,6 +39,10 @@ class PlannerConfig:
     """Latent distance to the goal at the ``final`` step, or summed over ``all`` steps."""
     proprio_weight: float = 0.0
     """Weight of the distance between decoded and goal proprioception (0: latents only)."""
+    uncertainty_weight: float = 0.0
+    """With an ensemble of predictors (``model.ensemble`` > 1): weight of their disagreement,
+    added to the cost so that plans stay where the model knows the consequences (the goal
+    distance is then the members' mean). Ignored by single-predictor models."""
     seed: int = 0
     """Seeds the planner's sampling."""
 
@@ -48,6 +52,8 @@ class PlannerConfig:
         if self.horizon < 1 or self.samples < 2 or self.iterations < 1:
             raise ConfigError("planner horizon, samples and iterations must be positive "
                               "(samples ≥ 2)")
+        if self.uncertainty_weight < 0 or self.proprio_weight < 0:
+            raise ConfigError("planner.uncertainty_weight and planner.proprio_weight must be ≥ 0")
         if not 1 <= self.replan_every <= self.horizon:
             raise ConfigError("planner.replan_every must be between 1 and the horizon")
 

@@ -96,7 +96,7 @@ def pusht() -> PlanRunConfig:
     """PushT (pymunk): 2000 episodes of a scripted pusher; images + the agent's position and
     velocity; actions in [-1, 1]² move the agent's PD target (3000 steps, ~9 min).
 
-    The latent is a spatial map (8 channels × 8 × 8 cells) with a convolutional predictor:
+    The latent is a spatial map (8 channels × 4 × 4 cells at 64 px) with a convolutional predictor:
     in a 32-D vector the agent, which inverse dynamics needs, took most of the latent and the
     planner moved the agent instead of the block (28% vs 38% success: docs/results.md)."""
     cfg = _rgb_proprio_world("pusht", CollectConfig(world="pusht", episodes=2000, steps=64,
@@ -138,6 +138,8 @@ def check_config(cfg: PlanRunConfig) -> None:
         raise ConfigError("train.steps must be ≥ 1 and train.batch_size ≥ 2")
     if cfg.data.chunks < 1 or m.frameskip < 1:
         raise ConfigError("data.chunks and model.frameskip must be ≥ 1")
+    if m.ensemble < 1:
+        raise ConfigError(f"model.ensemble={m.ensemble}: an ensemble needs at least 1 predictor")
 
 
 def open_dataset(cfg: PlanRunConfig, out: Path, quiet: bool) -> EpisodeDataset:
