@@ -98,11 +98,10 @@ class ActionWorldModel:
             z0 = z.expand(plan.shape[0], -1)
             if c.ensemble > 1:
                 every = self.net.rollout_ensemble(z0, a)  # [K, N, H, D]
+                zs = every.mean(0)
                 d = (every - z_goal).pow(2).sum(-1).mean(0)  # members' mean distance, [N, H]
                 # Disagreement: mean squared distance of the members from their mean, [N, H].
-                spread = (every - every.mean(0)).pow(2).sum(-1).mean(0)
-                d = d + cfg.uncertainty_weight * spread
-                zs = every.mean(0)
+                d = d + cfg.uncertainty_weight * (every - zs).pow(2).sum(-1).mean(0)
             else:
                 zs = self.net.rollout(z0, a)  # [N, H, D]
                 d = (zs - z_goal).pow(2).sum(-1)  # [N, H]
