@@ -6,6 +6,10 @@ For each recipe and precision it runs a few warm-up steps, then times ``--steps`
 steps (data generation included, as in a real run), counts the FLOPs of one step with
 PyTorch's FLOP counter, and reports samples/s, tokens/s, achieved FLOP/s and that figure as a
 share of the dense matmul peak measured in the same run (fp32 and bf16, 2048² matmuls).
+
+The machine is shared and its speed drifts, so fp32 and bf16 are timed alternately
+``--repeats`` times (fresh model each time): each row reports the median time per step, and
+the bf16 speed-up is the median of the paired ratios (with all of them listed).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import time
 
 import torch
@@ -39,7 +44,9 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> floa
     return 2 * n**3 * reps / (time.perf_counter() - t0)
 
 
-def bench(recipe: str, precision: str, steps: int, warmup: int, batch: int | None) -> dict:
+def bench(recipe: str, precision: str, steps: int, warmup: int, batch: int | None):
+    """Train a fresh model of ``recipe`` for a few steps: ``(config, FLOPs of one step,
+    seconds per timed step)``."""
     cfg = get_recipe(recipe).build()
     tcfg: TrainConfig = cfg.train
     tcfg.precision = precision
@@ -60,6 +67,12 @@ def bench(recipe: str, precision: str, steps: int, warmup: int, batch: int | Non
         train_step(model, opt, data, tcfg, warmup + 1 + s, tcfg.batch_size, info)
         model.after_step(s, tcfg.steps)
     dt = (time.perf_counter() - t0) / steps
+    return cfg, flops, dt
+
+
+def row(recipe: str, precision: str, cfg, flops: float, dt: float) -> dict:
+    """One result row from a median time per step ``dt``."""
+    tcfg = cfg.train
     e = cfg.model.encoder
     tokens = (e.frames // e.tubelet) * (e.height // e.patch) * (e.width // e.patch)
     return {"recipe": recipe, "precision": precision, "batch_size": tcfg.batch_size,
@@ -75,26 +88,34 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--batch", type=int, default=None, help="override the recipes' batch size")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="alternate fp32 and bf16 this many times; report medians")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     peak = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
-    rows = []
+    rows, speedup, ratios = [], {}, {}
     for recipe in args.recipes:
+        times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+        counted = {}
+        for _ in range(args.repeats):
+            for precision in ("fp32", "bf16"):
+                cfg, flops, dt = bench(recipe, precision, args.steps, args.warmup, args.batch)
+                times[precision].append(dt)
+                counted[precision] = (cfg, flops)
         for precision in ("fp32", "bf16"):
-            r = bench(recipe, precision, args.steps, args.warmup, args.batch)
+            r = row(recipe, precision, *counted[precision], statistics.median(times[precision]))
             r["share_of_peak"] = round(r["achieved_gflops"] * 1e9 / peak[precision], 3)
             rows.append(r)
             if not args.json:
                 print(r)
-    speedup = {}
-    for recipe in args.recipes:
-        f32 = next(r for r in rows if r["recipe"] == recipe and r["precision"] == "fp32")
-        b16 = next(r for r in rows if r["recipe"] == recipe and r["precision"] == "bf16")
-        speedup[recipe] = round(b16["samples_per_s"] / f32["samples_per_s"], 2)
+        paired = [f / b for f, b in zip(times["fp32"], times["bf16"])]
+        speedup[recipe] = round(statistics.median(paired), 2)
+        ratios[recipe] = [round(x, 2) for x in paired]
     out = {"benchmark": "train_throughput", "machine": platform.processor() or platform.machine(),
            "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
            "matmul_peak_gflops": {k: round(v / 1e9, 1) for k, v in peak.items()},
-           "bf16_speedup": speedup, "results": rows, "command": "python benchmarks/train_throughput.py --json"}
+           "bf16_speedup": speedup, "bf16_speedup_per_repeat": ratios,
+           "repeats": args.repeats, "results": rows, "command": "python benchmarks/train_throughput.py --json"}
     print(json.dumps(out))
 
 

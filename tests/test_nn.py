@@ -48,6 +48,27 @@ def test_attention_math_matches_sdpa():
     assert torch.allclose(attention(q, k, v, "math"), attention(q, k, v, "sdpa"), atol=1e-5)
 
 
+@pytest.mark.parametrize("keys,grad,fused", [(256, False, False), (384, True, False),
+                                             (384, False, True), (640, True, True)])
+def test_auto_attention_picks_the_faster_cpu_bf16_kernel(monkeypatch, keys, grad, fused):
+    """On CPU in bf16, "auto" runs matmul-softmax up to 256 keys, or 512 when a gradient is
+    needed, and the fused SDPA kernel otherwise; both give the same attention."""
+    import torch.nn.functional as F
+
+    calls = []
+    sdpa = F.scaled_dot_product_attention
+    monkeypatch.setattr(F, "scaled_dot_product_attention",
+                        lambda *a, **k: calls.append(1) or sdpa(*a, **k))
+    q, k, v = (torch.randn(1, 2, keys, 8).bfloat16().requires_grad_(grad) for _ in range(3))
+    out = attention(q, k, v, "auto")
+    assert bool(calls) == fused
+    ref = attention(q.float(), k.float(), v.float(), "sdpa")
+    assert torch.allclose(out.float(), ref, atol=3e-2)
+    if grad:
+        out.float().sum().backward()
+        assert q.grad is not None and torch.isfinite(q.grad).all()
+
+
 def test_tubelet_tokenizer_grid_and_positions():
     tok = TubeletTokenizer(3, 32, patch=8, tubelet=2)
     t = tok(torch.randn(2, 8, 3, 32, 48))
