@@ -152,9 +152,11 @@ def test_train_recipe_on_the_built_in_plant(tmp_path, capsys):
         m.surprise(v)
 
 
-def test_rul_probe_on_a_run_to_failure_fleet(tmp_path, capsys):
+@pytest.mark.parametrize("extra", [[], ["model.lead=40"]], ids=["latents", "far-future"])
+def test_rul_probe_on_a_run_to_failure_fleet(tmp_path, capsys, extra):
     """Units wear (a drift grows) until they fail at their last row; running units that are
-    near the end must get a shorter remaining life than units early in their life."""
+    near the end must get a shorter remaining life than units early in their life — also when
+    the model learns far-future targets and the probe reads its forecasts too."""
     import pandas as pd
 
     from monde.worlds.plant import PlantConfig, PlantFault, SyntheticPlant
@@ -175,8 +177,12 @@ def test_rul_probe_on_a_run_to_failure_fleet(tmp_path, capsys):
     pd.concat(running).to_csv(tmp_path / "running.csv", index=False)
     out = tmp_path / "m"
     assert main(["sensors", "fit", str(tmp_path / "fleet.csv"), "--time", "time", "--unit", "unit",
-                 "--actions", "u0", "--out", str(out), "--quiet", *MICRO]) == 0
+                 "--actions", "u0", "--out", str(out), "--quiet", *MICRO, *extra]) == 0
     capsys.readouterr()
+    if extra:
+        import monde
+
+        assert monde.load(out).net.cfg.lead == 40  # saved and loaded with its far query
     assert main(["sensors", "rul", str(tmp_path / "fleet.csv"), "--predict",
                  str(tmp_path / "running.csv"), "--model", str(out), "--cap", "200",
                  "--json"]) == 0

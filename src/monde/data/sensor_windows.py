@@ -49,12 +49,21 @@ def gather_windows(values: np.ndarray, actions: np.ndarray | None, starts: np.nd
 
 class SensorWindows:
     """Random training windows; which windows depends only on ``(seed, step, rank)``, so a
-    resumed run sees the same batches as an uninterrupted one."""
+    resumed run sees the same batches as an uninterrupted one.
+
+    With ``lead > 0`` a batch also holds, for every window, a later window of the same run
+    (``"x_future" [B, C, L]``, starting ``"lead" [B]`` rows after it): ``d`` is drawn in
+    ``[1, lead]`` and cut to the rows the run has left after the window (0 at a run's end).
+    """
 
     def __init__(self, values: np.ndarray, actions: np.ndarray | None, runs: list[slice],
-                 window: int, seed: int = 0):
+                 window: int, seed: int = 0, lead: int = 0):
         self.values, self.actions, self.window, self.seed = values, actions, window, seed
+        self.lead = lead
         self.starts = window_starts(runs, window)
+        # Rows each window's run has left after the window ends (how far "later" may reach).
+        self.room = np.concatenate([r.stop - window - np.arange(r.start, r.stop - window + 1)
+                                    for r in runs if r.stop - r.start >= window] or [[0]])
         if not len(self.starts):
             longest = max((r.stop - r.start for r in runs), default=0)
             raise DataError(f"no run is long enough for a window of {window} steps (the longest "
@@ -65,6 +74,11 @@ class SensorWindows:
 
     def batch(self, step: int, batch_size: int, rank: int = 0) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, step, rank])
-        return gather_windows(self.values, self.actions,
-                              self.starts[rng.integers(0, len(self.starts), batch_size)],
-                              self.window)
+        pick = rng.integers(0, len(self.starts), batch_size)
+        out = gather_windows(self.values, self.actions, self.starts[pick], self.window)
+        if self.lead > 0:
+            d = np.minimum(rng.integers(1, self.lead + 1, batch_size), self.room[pick])
+            out["x_future"] = gather_windows(self.values, None, self.starts[pick] + d,
+                                             self.window)["x"]
+            out["lead"] = torch.from_numpy(d.astype(np.float32))
+        return out

@@ -106,6 +106,15 @@ class SensorModelConfig:
     """Also give the tokenizer each channel's patch roughness (log mean squared step, see
     :class:`~monde.nn.tokenizers.PlantTokenizer`), so a change in a sensor's noise level —
     which the latent otherwise learns to ignore — can be predicted and missed."""
+    lead: int = 0
+    """Far-future targets (0 = off). With ``lead > 0`` every training window is paired with a
+    later window of the same run, ``d`` rows on (``d`` drawn in ``[1, lead]``, cut to what the
+    run has left), and the predictor also forecasts that window's latent, per channel group
+    and averaged over its patches, from this window's context and ``d``. Masked patches ask
+    only for the next few steps; this asks where the plant is heading, so the latent has to
+    carry slow state (wear, degradation, drift) too."""
+    lead_weight: float = 0.5
+    """Weight of the far-future loss beside the masked-latent loss."""
     smoothing: float = 0.2
     """Weight of the newest step in a causal exponential moving average of the score
     (1 = no smoothing). Faults persist, noise does not: averaging trades a little delay for
@@ -134,11 +143,14 @@ class SensorPredictor(nn.Module):
         nn.init.trunc_normal_(self.mask_token, std=0.02)
         nn.init.trunc_normal_(self.target_group, std=0.02)
         self.action_proj = nn.Linear(2 * cfg.actions * cfg.patch, d) if cfg.actions else None
+        # Tells a far-future query (a later window's pooled latent) from a masked patch's.
+        self.far_token = nn.Parameter(torch.zeros(d)) if cfg.lead > 0 else None
         self.backbone = Transformer(d, cfg.predictor_depth, cfg.predictor_heads, 1)
         self.head = nn.Linear(d, cfg.dim)
 
     def forward(self, context: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor,
-                positions: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
+                positions: torch.Tensor, actions: torch.Tensor | None = None,
+                far_pos: torch.Tensor | None = None) -> torch.Tensor:
         """Predict target latents.
 
         Args:
@@ -146,9 +158,12 @@ class SensorPredictor(nn.Module):
             context_idx, target_idx: ``long [B, Nc]`` / ``[B, Nt]`` token indices on the grid.
             positions: ``[N, 1]`` time patch of every grid token.
             actions: ``[B, P, 2·A·patch]`` control inputs per time patch (values, observed mask).
+            far_pos: ``[B]`` time (in patches of this window) of a later window's centre, to
+                also predict that window's pooled latent of every group (needs ``cfg.lead``).
 
         Returns:
-            ``[B, Nt, D]``.
+            ``[B, Nt, D]``, followed by ``G`` far-future latents ``[B, G, D]`` (group order)
+            when ``far_pos`` is given: ``[B, Nt + G, D]``.
         """
         b, nt = target_idx.shape
         ctx = self.embed(context)
@@ -158,6 +173,13 @@ class SensorPredictor(nn.Module):
             time = torch.arange(self.patches, dtype=positions.dtype, device=positions.device)
             parts.insert(1, self.action_proj(actions))
             pos.insert(1, time.view(1, -1, 1).expand(b, -1, -1))
+        if far_pos is not None:
+            if self.far_token is None:
+                raise ValueError("far-future queries need a model built with lead > 0")
+            g = self.target_group.shape[0]
+            parts.append((self.far_token + self.target_group).to(ctx.dtype).expand(b, g, -1))
+            pos.append(far_pos.to(positions.dtype).view(b, 1, 1).expand(b, g, 1))
+            nt += g
         y = self.backbone(torch.cat(parts, 1), torch.cat(pos, 1))
         return self.head(y[:, -nt:])
 
@@ -307,15 +329,40 @@ class SensorJEPA(nn.Module):
         ctx_idx, tgt_idx = mp.context_idx.to(x.device), mp.target_idx.to(x.device)
         h = self.encode_target(x)
         z, pos = self.encode(x, keep_idx=ctx_idx)
-        pred = self.predictor(z, ctx_idx, tgt_idx, pos, self.action_tokens(a)).float()
+        far = self.cfg.lead > 0 and "x_future" in batch
+        far_pos = self.far_position(batch["lead"]) if far else None
+        pred = self.predictor(z, ctx_idx, tgt_idx, pos, self.action_tokens(a), far_pos).float()
         target = M.gather_tokens(h, tgt_idx)
-        loss = (pred - target).abs().mean() if self.cfg.loss == "l1" else F.mse_loss(pred, target)
+        if far:
+            pred, pred_far = pred[:, :tgt_idx.shape[1]], pred[:, tgt_idx.shape[1]:]
+        loss = self._latent_loss(pred, target)
         parts = {"pred": loss.detach()}
+        if far:
+            far_loss = self._latent_loss(pred_far, self.pooled_target(batch["x_future"]))
+            loss = loss + self.cfg.lead_weight * far_loss
+            parts["far"] = far_loss.detach()
         if self.regularizer is not None:
             reg = self.regularizer(z.float().mean(1), step=step)
             loss = loss + self.cfg.reg_weight * reg.loss
             parts[self.cfg.anti_collapse] = reg.loss.detach()
         return LossOutput(loss=loss, parts=parts, embeddings=h.mean(1))
+
+    def _latent_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return (pred - target).abs().mean() if self.cfg.loss == "l1" else F.mse_loss(pred, target)
+
+    def far_position(self, lead: torch.Tensor) -> torch.Tensor:
+        """Rows ahead ``lead [B]`` → the later window's centre in this window's patch
+        coordinates ``[B]`` (patch ``p`` covers rows ``p·patch … (p+1)·patch − 1``)."""
+        c = self.cfg
+        return (lead.float() + c.window / 2) / c.patch - 0.5
+
+    @torch.no_grad()
+    def pooled_target(self, x: torch.Tensor) -> torch.Tensor:
+        """Far-future targets: raw windows ``[B, C, L]`` → every group's target latent averaged
+        over the window's patches and layer-normed again, ``[B, G, D]``."""
+        h = self.encode_target(x)
+        h = h.view(h.shape[0], self.groups, self.cfg.patches, -1).mean(2)
+        return F.layer_norm(h, h.shape[-1:])
 
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from monde.data.sensor_windows import gather_windows, window_starts
-from monde.errors import DataError
+from monde.errors import ConfigError, DataError
 from monde.jepa.sensor_model import SCORE_QUANTILES, SensorJEPA
 
 
@@ -107,20 +107,42 @@ class SensorWorldModel:
 
     # ------------------------------------------------------------------ core
 
-    @torch.no_grad()
-    def encode(self, windows: np.ndarray, batch_size: int = 512) -> torch.Tensor:
-        """Latents of raw windows ``[N, L, C]`` (``L`` = the model's window) → ``[N, G, P, D]``."""
+    def _batches(self, windows: np.ndarray, batch_size: int):
+        """Raw windows ``[N, L, C]``, checked against the model, as ``[b, C, L]`` tensors."""
         windows = np.asarray(windows, dtype=np.float32)
         cfg = self.net.cfg
         if windows.ndim != 3 or windows.shape[1:] != (cfg.window, cfg.channels):
             raise DataError(f"this model encodes windows [N, {cfg.window}, {cfg.channels}]; got "
                             f"{windows.shape}")
-        dev, out = self.net.mean.device, []
+        dev = self.net.mean.device
         for i in range(0, len(windows), batch_size):
-            x = torch.from_numpy(windows[i:i + batch_size].transpose(0, 2, 1).copy()).to(dev)
-            out.append(self.net.encode_target(x).cpu())
-        z = torch.cat(out)
-        return z.reshape(len(z), self.net.groups, cfg.patches, -1)
+            yield torch.from_numpy(windows[i:i + batch_size].transpose(0, 2, 1).copy()).to(dev)
+
+    @torch.no_grad()
+    def encode(self, windows: np.ndarray, batch_size: int = 512) -> torch.Tensor:
+        """Latents of raw windows ``[N, L, C]`` (``L`` = the model's window) → ``[N, G, P, D]``."""
+        z = torch.cat([self.net.encode_target(x).cpu() for x in self._batches(windows, batch_size)])
+        return z.reshape(len(z), self.net.groups, self.net.cfg.patches, -1)
+
+    @torch.no_grad()
+    def far_latents(self, windows: np.ndarray, leads, batch_size: int = 512) -> torch.Tensor:
+        """Where the plant is heading: for raw windows ``[N, L, C]``, the predicted latent of
+        the window ``d`` rows later, per channel group and pooled over its patches, for every
+        ``d`` in ``leads`` → ``[N, len(leads), G, D]``. Needs a model trained with far-future
+        targets (``lead > 0``); control inputs are not used (the query is about the drift
+        under the current way of running)."""
+        if self.net.cfg.lead <= 0:
+            raise ConfigError("far-future latents need a model trained with model.lead > 0")
+        out = []
+        for x in self._batches(windows, batch_size):
+            z, pos = self.net.encode(x)
+            b, n = z.shape[:2]
+            ctx = torch.arange(n, device=z.device).repeat(b, 1)
+            none = torch.zeros(b, 0, dtype=torch.long, device=z.device)
+            out.append(torch.stack([self.net.predictor(
+                z, ctx, none, pos, far_pos=self.net.far_position(torch.full((b,), float(d))))
+                for d in leads], 1).float().cpu())
+        return torch.cat(out)
 
     @torch.no_grad()
     def last_patch(self, x: torch.Tensor, a: torch.Tensor | None):
