@@ -25,6 +25,7 @@ import time
 import numpy as np
 import torch
 
+from monde.cpu_memory import keep_freed_memory
 from monde.data.sensor_windows import SensorWindows
 from monde.jepa.sensor_model import SensorJEPA, SensorModelConfig
 from monde.jepa.sensor_world_model import SensorWorldModel
@@ -39,6 +40,7 @@ def main() -> None:
     ap.add_argument("--score-rows", type=int, default=600, help="rows scored per precision")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    kept = keep_freed_memory()  # as `monde` does; MONDE_KEEP_FREED_MEMORY=0 to compare
 
     t0 = time.perf_counter()
     plant = SyntheticPlant(PlantConfig(sensors=args.channels, actions=8, seed=0))
@@ -84,6 +86,7 @@ def main() -> None:
     torch.set_num_threads(threads)
     result = {
         "benchmark": "sensors-scale", "channels": args.channels, "actions": 8,
+        "keep_freed_memory": kept,
         "groups": net.groups, "tokens_per_window": net.groups * cfg.patches,
         "window": cfg.window, "params": sum(p.numel() for p in net.parameters()),
         "simulate_seconds": round(sim_s, 2),

@@ -24,6 +24,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from monde.cpu_memory import keep_freed_memory
 from monde.jepa.model import JEPA
 from monde.recipes import get_recipe
 from monde.recipes.video_data import BallsSource
@@ -92,6 +93,7 @@ def main() -> None:
                    help="alternate fp32 and bf16 this many times; report medians")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    kept = keep_freed_memory()  # as `monde` does; MONDE_KEEP_FREED_MEMORY=0 to compare
     peak = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     rows, speedup, ratios = [], {}, {}
     for recipe in args.recipes:
@@ -111,7 +113,8 @@ def main() -> None:
         paired = [f / b for f, b in zip(times["fp32"], times["bf16"])]
         speedup[recipe] = round(statistics.median(paired), 2)
         ratios[recipe] = [round(x, 2) for x in paired]
-    out = {"benchmark": "train_throughput", "machine": platform.processor() or platform.machine(),
+    out = {"benchmark": "train_throughput", "keep_freed_memory": kept,
+           "machine": platform.processor() or platform.machine(),
            "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
            "matmul_peak_gflops": {k: round(v / 1e9, 1) for k, v in peak.items()},
            "bf16_speedup": speedup, "bf16_speedup_per_repeat": ratios,

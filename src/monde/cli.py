@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from monde.cpu_memory import keep_freed_memory
 from monde.errors import ConfigError, MondeError
 
 
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(bad)}")
     if extra:
         args.overrides = list(args.overrides) + extra
+    # Every command makes large temporaries (batches, score matrices, read-out blocks) over
+    # and over: keep freed memory for reuse (monde.cpu_memory: sensor training 2.2x faster).
+    keep_freed_memory()
     try:
         return {"train": cmd_train, "recipes": cmd_recipes, "info": cmd_info,
                 "probe": cmd_probe, "data": cmd_data, "plan": cmd_plan,

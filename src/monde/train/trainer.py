@@ -24,6 +24,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from monde.cpu_memory import keep_freed_memory
 from monde.jepa.diagnostics import collapse_stats
 from monde.nn import Transformer
 from monde.train import checkpoint as ckpt
@@ -93,6 +94,8 @@ def train(model: nn.Module, data: BatchSource, cfg: TrainConfig, run_dir: Path, 
             e.g. writing the user-facing model folder.
     """
     info = init_distributed(cfg.parallel)
+    if info.device.type == "cpu":
+        keep_freed_memory()  # large temporaries are reused, not page-faulted every step
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     core = model.to(info.device)
