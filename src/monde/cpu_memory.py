@@ -14,9 +14,10 @@ freed memory to the kernel only once more than 1 GiB of it sits at the top of th
 those blocks are reused. The cost: memory a process has freed stays counted as its own
 (resident set) until it ends or reuses it — 5–30% more peak memory on the workloads
 measured, a few blocks more in a loop that makes one large tensor (glibc's aligned requests
-do not fit a freed block of the same size exactly, so it keeps a few before it settles). The ``monde`` command and :func:`monde.train.train`
-call it; ``MONDE_KEEP_FREED_MEMORY=0`` turns it off. Standard library only, so the command
-line can call it before importing torch.
+do not fit a freed block of the same size exactly, so it keeps a few before it settles).
+
+The ``monde`` command and :func:`monde.train.train` call it; ``MONDE_KEEP_FREED_MEMORY=0``
+turns it off. Standard library only, so the command line can call it before importing torch.
 """
 
 from __future__ import annotations

@@ -139,9 +139,10 @@ class SensorWorldModel:
             b, n = z.shape[:2]
             ctx = torch.arange(n, device=z.device).repeat(b, 1)
             none = torch.zeros(b, 0, dtype=torch.long, device=z.device)
+            ahead = [torch.full((b,), float(d), device=z.device) for d in leads]
             out.append(torch.stack([self.net.predictor(
-                z, ctx, none, pos, far_pos=self.net.far_position(torch.full((b,), float(d))))
-                for d in leads], 1).float().cpu())
+                z, ctx, none, pos, far_pos=self.net.far_position(a)) for a in ahead], 1)
+                .float().cpu())
         return torch.cat(out)
 
     @torch.no_grad()
