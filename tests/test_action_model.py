@@ -356,3 +356,33 @@ def test_unknown_encoder_head_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="encoder_head='nope' is not a head"):
         run_recipe(cfg, tmp_path / "run", quiet=True)
 
+
+
+@pytest.mark.parametrize("regularize", ["latent", "image"])
+def test_vicreg_regularizes_the_image_map_alone_when_asked(regularize):
+    # With regularize="image" the proprioception offset cannot meet VICReg's variance term:
+    # the std/cov parts are those of the encoder's image map whatever the proprioception is.
+    cfg = ActionModelConfig(channels=3, size=32, widths=(8, 16), encoder_head="spatial",
+                            map_channels=4, use_proprio=True, proprio_dim=3,
+                            predictor_hidden=8, predictor_layers=2, regularize=regularize)
+    net = ActionJEPA(cfg)
+    obs = torch.randint(0, 255, (4, 3, 3, 32, 32), dtype=torch.uint8)
+    actions = torch.randn(4, 2, cfg.chunk_action_dim)
+    proprio = torch.randn(4, 3, 3)
+    a = net({"obs": obs, "actions": actions, "proprio": proprio})
+    b = net({"obs": obs, "actions": actions, "proprio": 50 * proprio})
+    image, offset = net.encode_parts(obs, proprio)
+    assert torch.allclose(image + offset, net.encode(obs, proprio))
+    same = torch.allclose(a.parts["std"], b.parts["std"]) and torch.allclose(a.parts["cov"], b.parts["cov"])
+    assert same == (regularize == "image")
+
+
+def test_unknown_regularize_is_a_config_error(tmp_path):
+    cfg = apply_overrides(get_recipe("two-rooms").build(), ["model.regularize=nope"])
+    with pytest.raises(ConfigError, match="model.regularize='nope'"):
+        run_recipe(cfg, tmp_path / "run", quiet=True)
+    with pytest.raises(ValueError, match="regularize must be"):
+        ActionJEPA(small_cfg(regularize="nope"))
+    cfg = apply_overrides(get_recipe("two-rooms").build(), ["model.cell_centred=true"])
+    with pytest.raises(ConfigError, match="cell_centred needs a spatial latent"):
+        run_recipe(cfg, tmp_path / "run2", quiet=True)

@@ -18,12 +18,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from monde.jepa.regularizers import SIGReg, VICReg
+from monde.jepa.regularizers import SIGReg, VICReg, batch_mean
 
 pytestmark = pytest.mark.distributed
 
 WORLD, N, D_IN, D = 2, 16, 5, 4
-CASES = ("sigreg", "vicreg", "train")
+CASES = ("sigreg", "vicreg", "vicreg_centred", "train")
 
 
 def _data() -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,6 +48,10 @@ def _run(model: nn.Module, params: list[nn.Parameter], x: torch.Tensor, y: torch
         loss = sig(z, step=7).loss
     elif case == "vicreg":
         loss = vic(z).loss
+    elif case == "vicreg_centred":  # an action model's cell-centred VICReg: [N, 2 channels, 2 cells]
+        cells = z.reshape(-1, 2, 2)
+        cells = cells - batch_mean(cells)
+        loss = vic(cells.transpose(1, 2).reshape(-1, 2)).loss
     else:  # like training: a per-sample mean prediction term plus regularisers
         loss = F.mse_loss(z, y) + 0.5 * sig(z, step=7).loss + 0.1 * vic(z).loss
     loss.backward()

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from monde.jepa.model import LossOutput
-from monde.jepa.regularizers import VICReg
+from monde.jepa.regularizers import VICReg, batch_mean
 from monde.nn.convnet import ConvEncoder, ConvPredictor, feature_side, mlp
 
 
@@ -76,6 +76,15 @@ class ActionModelConfig:
     """Inverse-dynamics loss."""
     smooth_weight: float = 0.1
     """Temporal smoothness ``‖z_{t+1} − z_t‖²``."""
+    regularize: str = "latent"
+    """What VICReg keeps from collapsing: ``latent`` (the whole latent) or ``image`` (the
+    encoder's image map alone, before the proprioception offset is added). With ``latent`` a
+    spatial map can meet the variance term through the proprioception offset, the same in every
+    cell, instead of through what the image shows (the block, in PushT)."""
+    cell_centred: bool = False
+    """Spatial maps: subtract each cell's batch mean before VICReg, so that the variance it asks
+    for comes from what differs between frames, not from a fixed pattern over the map (which
+    meets the variance term while saying nothing about the scene)."""
     ensemble: int = 1
     """Predictors trained side by side on the same latents from different initialisations.
     Where the data taught them the same thing they agree; where a plan strays from it they
@@ -120,6 +129,8 @@ class ActionJEPA(nn.Module):
                            if extra else None)
         if cfg.ensemble < 1:
             raise ValueError(f"ensemble must be ≥ 1, got {cfg.ensemble}")
+        if cfg.regularize not in ("latent", "image"):
+            raise ValueError(f"regularize must be 'latent' or 'image', got {cfg.regularize!r}")
         self.predictor = self._new_predictor()
         # (a spatial head's predictor_hidden counts conv channels, too few for this MLP)
         self.inverse = mlp(2 * d, 256 if cfg.spatial else cfg.predictor_hidden,
@@ -148,18 +159,24 @@ class ActionJEPA(nn.Module):
     # ------------------------------------------------------------------ inference pieces
     def encode(self, obs: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:
         """Latents ``[..., D]`` of images ``[..., C, H, W]`` (uint8 0–255 or float 0–1)."""
+        image, offset = self.encode_parts(obs, proprio)
+        return image if offset is None else image + offset
+
+    def encode_parts(self, obs: torch.Tensor, proprio: torch.Tensor | None = None):
+        """The image's latent ``[..., D]`` and the proprioception offset added to it
+        (``[..., D]``, or ``None`` for a model without proprioception)."""
         lead = obs.shape[:-3]
         x = obs.reshape(-1, *obs.shape[-3:])
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
         z = self.encoder(x)
-        if self.proprio_in is not None:
-            if proprio is None:
-                raise ValueError("this model also encodes proprioception; pass proprio")
-            p = self.proprio_in(proprio.reshape(-1, proprio.shape[-1]).float() / self.cfg.proprio_scale)
-            if self.cfg.spatial:  # [N, C] → the same offset in every cell of the map
-                p = p[:, :, None].expand(-1, -1, self.cfg.map_side ** 2).flatten(1)
-            z = z + p
-        return z.reshape(*lead, -1)
+        if self.proprio_in is None:
+            return z.reshape(*lead, -1), None
+        if proprio is None:
+            raise ValueError("this model also encodes proprioception; pass proprio")
+        p = self.proprio_in(proprio.reshape(-1, proprio.shape[-1]).float() / self.cfg.proprio_scale)
+        if self.cfg.spatial:  # [N, C] → the same offset in every cell of the map
+            p = p[:, :, None].expand(-1, -1, self.cfg.map_side ** 2).flatten(1)
+        return z.reshape(*lead, -1), p.reshape(*lead, -1)
 
     def predict(self, z: torch.Tensor, action: torch.Tensor, member: int = 0) -> torch.Tensor:
         """Next latent ``[..., D]`` from ``z [..., D]`` and a transition's actions ``[..., k*A]``,
@@ -193,7 +210,9 @@ class ActionJEPA(nn.Module):
                 generator: torch.Generator | None = None) -> LossOutput:
         c = self.cfg
         obs, actions = batch["obs"], batch["actions"].float()
-        z = self.encode(obs, batch.get("proprio"))  # [B, n+1, D]
+        image, offset = self.encode_parts(obs, batch.get("proprio"))  # [B, n+1, D] each
+        z = image if offset is None else image + offset
+        kept = image if c.regularize == "image" else z  # what VICReg keeps from collapsing
         # Every member regresses the same encoded targets; their losses are averaged, so an
         # ensemble trains the encoder as strongly as one predictor does.
         k = len(self.members)
@@ -203,10 +222,12 @@ class ActionJEPA(nn.Module):
             # Each cell's channel vector is a sample: channels must vary over (clips × cells),
             # not every cell over clips (an empty stretch of table has nothing to vary with,
             # and forcing it to vary fills the map with noise the predictor cannot follow).
-            reg = self.vicreg(z.reshape(-1, c.map_channels, c.map_side ** 2).transpose(1, 2)
-                              .reshape(-1, c.map_channels))
+            cells = kept.float().reshape(-1, c.map_channels, c.map_side ** 2)  # [N, C, cells]
+            if c.cell_centred:
+                cells = cells - batch_mean(cells)
+            reg = self.vicreg(cells.transpose(1, 2).reshape(-1, c.map_channels))
         else:
-            reg = self.vicreg(z.reshape(-1, c.state_dim))
+            reg = self.vicreg(kept.reshape(-1, c.state_dim))
         inv = F.mse_loss(self.inverse(torch.cat([z[:, :-1], z[:, 1:]], dim=-1)),
                          actions / c.action_scale)
         smooth = (z[:, 1:] - z[:, :-1]).pow(2).sum(-1).mean()

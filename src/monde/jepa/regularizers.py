@@ -65,6 +65,16 @@ def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
     return _AllReduceSum.apply(x)
 
 
+def batch_mean(x: torch.Tensor) -> torch.Tensor:
+    """Mean over the first (batch) dimension, across every process under DDP: ``[1, ...]``."""
+    s = x.sum(0, keepdim=True)
+    n = torch.tensor([float(x.shape[0])], device=x.device)
+    if is_distributed():
+        packed = all_reduce_sum(torch.cat([s.flatten(), n]))
+        s, n = packed[:-1].view_as(s), packed[-1:]
+    return s / n
+
+
 def is_distributed() -> bool:
     """True inside an initialised process group of more than one rank."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
