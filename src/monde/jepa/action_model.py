@@ -18,6 +18,7 @@ frame-skip), so a short latent rollout covers a long stretch of time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -76,7 +77,7 @@ class ActionModelConfig:
     """Inverse-dynamics loss."""
     smooth_weight: float = 0.1
     """Temporal smoothness ``‖z_{t+1} − z_t‖²``."""
-    regularize: str = "latent"
+    regularize: Literal["latent", "image"] = "latent"
     """What VICReg keeps from collapsing: ``latent`` (the whole latent) or ``image`` (the
     encoder's image map alone, before the proprioception offset is added). With ``latent`` a
     spatial map can meet the variance term through the proprioception offset, the same in every

@@ -140,8 +140,6 @@ def check_config(cfg: PlanRunConfig) -> None:
         raise ConfigError("data.chunks and model.frameskip must be ≥ 1")
     if m.ensemble < 1:
         raise ConfigError(f"model.ensemble={m.ensemble}: an ensemble needs at least 1 predictor")
-    if m.regularize not in ("latent", "image"):
-        raise ConfigError(f"model.regularize={m.regularize!r}: choose latent or image")
     if m.cell_centred and not m.spatial:
         raise ConfigError("model.cell_centred needs a spatial latent (model.encoder_head=spatial)")
 
