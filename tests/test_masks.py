@@ -14,6 +14,7 @@ from monde.jepa.masks import (
     MaskMixture,
     MaskPair,
     MultiBlock2D,
+    RandomTokens,
     TimeBlocks,
     TubeMultiBlock3D,
     gather_tokens,
@@ -168,3 +169,15 @@ def test_fallback_keeps_a_context_when_blocks_cover_everything():
     assert mp.context_idx.shape[1] == 4 and mp.target_idx.shape[1] == 4  # 2 tubes each
     img = MultiBlock2D(grid=(2, 2), target_scale=(1.0, 1.0), min_context=1, max_tries=1)
     _check_pair(img(4, torch.Generator().manual_seed(0)), 4, 4)
+
+
+def test_random_tokens_masks_the_ratio_per_sample():
+    gen = RandomTokens(grid=(4, 8, 8), mask_ratio=0.75)
+    m = gen(16, torch.Generator().manual_seed(0))
+    assert m.context_idx.shape == (16, 64) and m.target_idx.shape == (16, 192)
+    both = torch.cat([m.context_idx, m.target_idx], 1).sort(1).values
+    assert torch.equal(both, torch.arange(256).expand(16, -1))  # disjoint, covering every token
+    assert torch.equal(m.context_idx, m.context_idx.sort(1).values)
+    assert not torch.equal(m.target_idx[0], m.target_idx[1])  # drawn per sample
+    with pytest.raises(ConfigError):
+        RandomTokens(grid=(4, 8, 8), mask_ratio=1.0)

@@ -11,6 +11,10 @@ Trained end to end on reward-free windows ``(o_0, a_0, o_1, …, o_n)`` (PLDM's 
 * **temporal smoothness** ``‖z_{t+1} − z_t‖²``: nearby states get nearby latents, which makes
   latent distance a usable planning cost.
 
+Optionally, once trained, a **goal-conditioned policy** ``π(z_t, z_goal)`` is fitted on the
+frozen latents (``policy_steps`` > 0; :mod:`monde.jepa.goal_policy`), which planners can follow
+(``planner.name=policy``).
+
 A transition spans ``frameskip`` environment steps whose actions are concatenated (DINO-WM's
 frame-skip), so a short latent rollout covers a long stretch of time.
 """
@@ -86,6 +90,11 @@ class ActionModelConfig:
     """Spatial maps: subtract each cell's batch mean before VICReg, so that the variance it asks
     for comes from what differs between frames, not from a fixed pattern over the map (which
     meets the variance term while saying nothing about the scene)."""
+    policy_steps: int = 0
+    """Steps of fitting a goal-conditioned policy on the trained encoder's frozen latents, after
+    training (0: no policy). It learns, from the reward-free episodes, which actions took one
+    latent to a later one (hindsight goals up to ``data.chunks`` transitions ahead), so a
+    planner can follow it instead of searching (``planner.name=policy``)."""
     ensemble: int = 1
     """Predictors trained side by side on the same latents from different initialisations.
     Where the data taught them the same thing they agree; where a plan strays from it they
@@ -143,6 +152,8 @@ class ActionJEPA(nn.Module):
         # Members 1.. of the ensemble, built last so that member 0 and every other module
         # get the same initial weights as a single-predictor model of the same seed.
         self.ensemble_predictors = nn.ModuleList(self._new_predictor() for _ in range(cfg.ensemble - 1))
+        # Fitted after training, on frozen latents (monde.jepa.goal_policy): no training loss.
+        self.policy = mlp(2 * d, 512, cfg.chunk_action_dim, 3) if cfg.policy_steps > 0 else None
 
     def _new_predictor(self) -> nn.Module:
         c = self.cfg
@@ -189,6 +200,14 @@ class ActionJEPA(nn.Module):
             dz = f(z.reshape(-1, z.shape[-1]), a.reshape(-1, a.shape[-1]))
             return z + dz.reshape(*lead, -1)
         return z + f(torch.cat([z, a], dim=-1))
+
+    def act(self, z: torch.Tensor, z_goal: torch.Tensor) -> torch.Tensor:
+        """The policy's transition actions ``[..., k*A]`` (world units, unclipped) from latents
+        ``z [..., D]`` toward goal latents ``z_goal [..., D]``."""
+        if self.policy is None:
+            raise ValueError("this model has no goal-conditioned policy (train it with "
+                             "model.policy_steps > 0)")
+        return self.policy(torch.cat([z, z_goal.to(z.dtype).expand_as(z)], dim=-1)) * self.cfg.action_scale
 
     def decode_proprio(self, z: torch.Tensor) -> torch.Tensor:
         """Proprioception ``[..., P]`` read off latents ``[..., D]`` (in world units)."""

@@ -4,10 +4,32 @@ from __future__ import annotations
 
 import torch
 
-from monde.errors import DataError
+from monde.errors import ConfigError, DataError
 from monde.jepa.action_model import ActionJEPA, ActionModelConfig
-from monde.planning.base import Bounds, PlanResult
+from monde.planning.base import Bounds, Planner, PlanResult
 from monde.planning.config import PlannerConfig, make_planner
+
+
+class FollowPolicy(Planner):
+    """``planner.name=policy``: no search. The model's goal-conditioned policy picks each
+    transition's actions from the imagined latent, and the predictor imagines where they lead,
+    over the horizon; one forward pass per transition. Costs come from ``cost_fn`` only for the
+    record, so the plan does not depend on the cost's weights."""
+
+    def __init__(self, net: ActionJEPA, horizon: int, bounds: Bounds):
+        super().__init__(horizon, net.cfg.chunk_action_dim, bounds)
+        self.net = net
+
+    def _plan(self, cost_fn, init: torch.Tensor) -> tuple[torch.Tensor, float, int]:
+        z, z_goal = cost_fn.start, cost_fn.goal  # set by ActionWorldModel.cost_fn
+        steps = []
+        with torch.no_grad():
+            for _ in range(self.horizon):
+                a = self.bounds.clamp(self.net.act(z, z_goal).float())
+                steps.append(a)
+                z = self.net.predict(z, a)
+        plan = torch.cat(steps, dim=0).cpu()  # [H, k*A]
+        return plan, float(cost_fn(plan[None])[0]), 0
 
 
 class ActionWorldModel:
@@ -92,7 +114,7 @@ class ActionWorldModel:
         c = self.config
 
         def cost(plan: torch.Tensor) -> torch.Tensor:
-            a = plan.repeat_interleave(c.frameskip, dim=1) if cfg.hold else plan.reshape(
+            a = plan.repeat_interleave(c.frameskip, dim=1) if cfg.holds else plan.reshape(
                 plan.shape[0], -1, c.action_dim)
             a = self._project(a).reshape(plan.shape[0], plan.shape[1], -1)
             z0 = z.expand(plan.shape[0], -1)
@@ -111,6 +133,7 @@ class ActionWorldModel:
                 total = total + cfg.proprio_weight * (pp - goal_proprio).pow(2).sum(-1)
             return total
 
+        cost.start, cost.goal = z, z_goal  # what a policy-following planner starts from and aims at
         return cost
 
     def _project(self, a: torch.Tensor) -> torch.Tensor:
@@ -142,19 +165,27 @@ class ActionWorldModel:
     def make_planner(self, cfg: PlannerConfig):
         """The planner ``cfg`` names, over this model's transitions and action limits."""
         c = self.config
-        dim = c.action_dim if cfg.hold else c.frameskip * c.action_dim
-        return make_planner(cfg, dim, Bounds.symmetric(self.max_action_norm, dim))
+        dim = c.action_dim if cfg.holds else c.frameskip * c.action_dim
+        bounds = Bounds.symmetric(self.max_action_norm, dim)
+        if cfg.name == "policy":
+            if self.net.policy is None:
+                raise ConfigError("planner 'policy' needs a model with a goal-conditioned policy; "
+                                  "train one with model.policy_steps=6000 (or choose mppi, cem, "
+                                  "gradient)")
+            cfg.validate()
+            return FollowPolicy(self.net, cfg.horizon, bounds)
+        return make_planner(cfg, dim, bounds)
 
     def _planner_units(self, actions, cfg: PlannerConfig) -> torch.Tensor:
         """Per-step actions ``[H*k, A]`` → the planner's ``[H, A]`` (held) or ``[H, k*A]``."""
         c = self.config
         a = self._transitions(actions)[0].cpu()  # [H, k*A], shape-checked
-        return a[:, : c.action_dim] if cfg.hold else a
+        return a[:, : c.action_dim] if cfg.holds else a
 
     def expand(self, plan: torch.Tensor, cfg: PlannerConfig) -> torch.Tensor:
         """A planner's ``[H, ·]`` sequence → per-step actions ``[H*k, A]`` within the limit."""
         c = self.config
-        a = plan.repeat_interleave(c.frameskip, dim=0) if cfg.hold else plan.reshape(-1, c.action_dim)
+        a = plan.repeat_interleave(c.frameskip, dim=0) if cfg.holds else plan.reshape(-1, c.action_dim)
         return self._project(a)
 
     def to(self, device) -> ActionWorldModel:

@@ -65,14 +65,15 @@ class MaskConfig:
     """Which tokens the context sees and which the predictor must predict."""
 
     kind: Literal["vjepa", "vjepa+causal", "tube", "causal", "multiblock", "time",
-                  "audio"] = "vjepa"
+                  "audio", "random"] = "vjepa"
     """``vjepa``: alternate short-range (8×15%) and long-range (2×70%) tube masks;
     ``vjepa+causal``: those two plus "see the first c time steps, predict the rest" for every
     c in ``[1, T-1]``, drawn uniformly per batch — what a model needs to score surprise;
     ``tube``: one tube multi-block setting; ``causal``: see the first frames, predict the rest;
     ``multiblock``: I-JEPA 2-D blocks (images); ``time``: contiguous time spans (series);
     ``audio``: on a (frequency, time) grid, one of time–frequency blocks, time spans,
-    frequency bands, or "hear the first half, predict the rest", drawn per batch."""
+    frequency bands, or "hear the first half, predict the rest", drawn per batch;
+    ``random``: each sample predicts a random ``mask_ratio`` of its tokens (any grid)."""
     n_blocks: int = 8
     """Blocks per mask (``tube``/``multiblock``/``time``)."""
     block_scale: float = 0.15
@@ -80,7 +81,7 @@ class MaskConfig:
     context_ratio: float = 0.5
     """For ``causal``: fraction of the time steps given as context."""
     mask_ratio: float = 0.5
-    """For ``time``: fraction of time steps masked."""
+    """For ``time``: fraction of time steps masked; for ``random``: fraction of tokens."""
 
 
 @dataclass

@@ -365,3 +365,32 @@ class CausalFuture:
         tgt = ((t >= c) & (t < end)).nonzero().squeeze(1)
         return MaskPair(ctx.repeat(batch_size, 1), tgt.repeat(batch_size, 1))
 
+
+
+@dataclass
+class RandomTokens:
+    """Each sample masks a uniformly random ``mask_ratio`` of its tokens, one by one.
+
+    Unlike tubes, a masked token usually has its neighbours in space and time in the context,
+    so predicting it means interpolating what moves through it: a ball hidden at one time step
+    is seen a step before and after, and its place there follows from where it was and how it
+    moved. That asks the encoder for positions and velocities rather than for what a whole
+    masked region is likely to hold.
+    """
+
+    grid: tuple[int, ...]
+    """Token grid, e.g. ``(T, H, W)``."""
+    mask_ratio: float = 0.75
+    """Fraction of the tokens to predict (at least one is predicted and one kept)."""
+
+    def __post_init__(self) -> None:
+        self.grid = _check(self.grid, None, "RandomTokens")
+        if not 0 < self.mask_ratio < 1 or math.prod(self.grid) < 2:
+            raise ConfigError(f"RandomTokens needs 0 < mask_ratio < 1 and at least 2 tokens; got "
+                              f"mask_ratio {self.mask_ratio}, grid {self.grid}")
+
+    def __call__(self, batch_size: int, generator: torch.Generator | None = None) -> MaskPair:
+        n = math.prod(self.grid)
+        k = min(max(round(self.mask_ratio * n), 1), n - 1)
+        order = torch.rand(batch_size, n, generator=generator).argsort(dim=1)
+        return MaskPair(order[:, k:].sort(dim=1).values, order[:, :k].sort(dim=1).values)

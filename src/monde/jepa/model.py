@@ -52,6 +52,8 @@ def build_masks(cfg: MaskConfig, grid: tuple[int, ...]):
             M.CausalFuture(grid=grid, context_ratio=0.5, time_axis=1)])
     if cfg.kind == "multiblock":
         return M.MultiBlock2D(grid=grid, n_targets=cfg.n_blocks)
+    if cfg.kind == "random":
+        return M.RandomTokens(grid=grid, mask_ratio=cfg.mask_ratio)
     if cfg.kind == "time":
         return M.TimeBlocks(grid=grid, n_blocks=cfg.n_blocks, mask_ratio=cfg.mask_ratio)
     raise ValueError(f"unknown mask kind {cfg.kind!r}")

@@ -8,15 +8,17 @@ from typing import Literal
 from monde.errors import ConfigError
 from monde.planning.base import Bounds, Planner
 
-PLANNERS = ("cem", "mppi", "gradient")
+PLANNERS = ("cem", "mppi", "gradient", "policy")
 
 
 @dataclass
 class PlannerConfig:
     """How to plan: the optimiser, its budget, the horizon and the cost."""
 
-    name: Literal["cem", "mppi", "gradient"] = "mppi"
-    """Optimiser: ``cem``, ``mppi`` or ``gradient`` (Adam on the actions)."""
+    name: Literal["cem", "mppi", "gradient", "policy"] = "mppi"
+    """Optimiser: ``cem``, ``mppi`` or ``gradient`` (Adam on the actions); or ``policy``: no
+    search, follow the model's goal-conditioned policy (a model trained with
+    ``model.policy_steps`` > 0), rolled out in imagination over the horizon."""
     horizon: int = 12
     """Predicted transitions per plan (each spans the model's ``frameskip`` steps)."""
     samples: int = 256
@@ -46,6 +48,11 @@ class PlannerConfig:
     seed: int = 0
     """Seeds the planner's sampling."""
 
+    @property
+    def holds(self) -> bool:
+        """Whether plans hold one action per transition (a policy gives every step's action)."""
+        return self.hold and self.name != "policy"
+
     def validate(self) -> None:
         if self.name not in PLANNERS:
             raise ConfigError(f"unknown planner '{self.name}'; choose one of {', '.join(PLANNERS)}")
@@ -65,6 +72,9 @@ def make_planner(cfg: PlannerConfig, action_dim: int, bounds: Bounds) -> Planner
     from monde.planning.mppi import MPPI
 
     cfg.validate()
+    if cfg.name == "policy":
+        raise ConfigError("planner 'policy' follows a model's own policy: get it from the model "
+                          "(ActionWorldModel.make_planner)")
     if cfg.name == "cem":
         return CEM(cfg.horizon, action_dim, bounds, samples=cfg.samples, elites=min(cfg.elites, cfg.samples),
                    iterations=cfg.iterations, init_std=cfg.noise, seed=cfg.seed)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from monde.data.collect import CollectConfig, collect
@@ -98,7 +98,9 @@ def pusht() -> PlanRunConfig:
 
     The latent is a spatial map (8 channels × 4 × 4 cells at 64 px) with a convolutional predictor:
     in a 32-D vector the agent, which inverse dynamics needs, took most of the latent and the
-    planner moved the agent instead of the block (28% vs 38% success: docs/results.md)."""
+    planner moved the agent instead of the block (28% vs 38% success: docs/results.md). After
+    training, a goal-conditioned policy is fitted on the frozen latents (~90 s) and is the
+    default planner (58% against MPPI's 38% on `pusht-plan`)."""
     cfg = _rgb_proprio_world("pusht", CollectConfig(world="pusht", episodes=2000, steps=64,
                                                     policy="push", chunk=250),
                              PushTConfig().size, proprio_dim=4)
@@ -107,6 +109,10 @@ def pusht() -> PlanRunConfig:
     cfg.model.predictor_hidden = 64
     cfg.model.predictor_layers = 4
     cfg.train.steps = 3000
+    # A goal-conditioned policy on the frozen latents, followed by default: on validation
+    # tasks 18/30 against MPPI's 4/30 on the same model (`name=mppi` still searches).
+    cfg.model.policy_steps = 6000
+    cfg.planner.name = "policy"
     return cfg
 
 
@@ -174,19 +180,50 @@ def open_dataset(cfg: PlanRunConfig, out: Path, quiet: bool) -> EpisodeDataset:
 
 def run(cfg: PlanRunConfig, out: Path, *, quiet: bool = False, overwrite: bool = False) -> dict:
     """Collect (if needed) and train ``cfg`` into ``out``, then export the model folder."""
-    from monde.recipes.runs import open_run, train_and_export
+    from monde.recipes.runs import exporter, open_run, train_and_export
 
     check_config(cfg)
     run = open_run(cfg, out, overwrite)
     data = open_dataset(cfg, out, quiet or not run.is_main)
-    model = ActionJEPA(cfg.model, seed=cfg.train.seed)
+    # The policy is fitted after training (it has no training loss), so the trained network is
+    # built without it: under DDP a module that gets no gradient is an error.
+    model = ActionJEPA(replace(cfg.model, policy_steps=0), seed=cfg.train.seed)
     windows = EpisodeWindows(data, WindowSpec(cfg.data.chunks, cfg.model.frameskip),
                              seed=cfg.train.seed)
     meta = {"recipe": cfg.recipe, "modality": "image+action", "world": world_name(cfg)}
-    return train_and_export(
-        run, cfg, model, windows, meta, quiet=quiet, world_config=asdict(world_config(cfg)),
+    export = exporter(
+        run.out, run.config["model"], meta, world_config=asdict(world_config(cfg)),
         planner=run.config["planner"], data={
             "path": str(data.path), "episodes": len(data), "steps": data.steps,
             "policy": data.manifest.get("policy"),
             "door_crossings_kept": data.manifest.get("door_crossings_kept")},
         params=sum(p.numel() for p in model.parameters()))
+    if cfg.model.policy_steps > 0:
+        export = _with_policy(export, cfg, data, quiet)
+    return train_and_export(run, cfg, model, windows, meta, quiet=quiet, export=export)
+
+
+def _with_policy(export, cfg: PlanRunConfig, data: EpisodeDataset, quiet: bool):
+    """Wrap the trainer's export: fit the goal-conditioned policy on the trained, frozen
+    latents first (:mod:`monde.jepa.goal_policy`), then save the model with it."""
+    from monde.jepa.goal_policy import fit_policy
+
+    def export_with_policy(state: dict, result) -> None:
+        if result.steps == result.resumed_from:  # a finished run rerun: its export stands
+            return export(state, result)
+        net = ActionJEPA(cfg.model, seed=cfg.train.seed)
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("policy.") for k in missing):
+            raise RuntimeError(f"trained state does not fit the model: missing {missing}, "
+                               f"unexpected {unexpected}")
+        if not quiet:
+            print(f"fitting the goal-conditioned policy ({cfg.model.policy_steps} steps) ...",
+                  flush=True)
+        fit = fit_policy(net, data, steps=cfg.model.policy_steps, horizon=cfg.data.chunks,
+                         seed=cfg.train.seed)
+        if not quiet:
+            print(f"policy loss {fit['policy_loss']:.4f} (mean action: "
+                  f"{fit['mean_action_loss']:.4f})", flush=True)
+        export(net.state_dict(), result)
+
+    return export_with_policy
