@@ -10,13 +10,15 @@ tasks that cost 6/30 against 17/30 for the same head fitted afterwards, docs/res
 
 from __future__ import annotations
 
-import math
+from collections import deque
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from monde.data.episodes import EpisodeDataset
 from monde.jepa.action_model import ActionJEPA
+from monde.train.schedule import cosine
 
 
 @torch.no_grad()
@@ -24,7 +26,7 @@ def encode_episodes(net: ActionJEPA, data: EpisodeDataset, batch: int = 64) -> t
     """Latents ``[E, T+1, D]`` at every transition boundary and transition actions ``[E, T, k*A]``."""
     c, k = net.cfg, net.cfg.frameskip
     t = data.steps // k
-    idx = torch.arange(0, t * k + 1, k).numpy()
+    idx = np.arange(0, t * k + 1, k)
     zs, acts = [], []
     for start in range(0, len(data), batch):
         eps = [data.episode(e) for e in range(start, min(start + batch, len(data)))]
@@ -53,10 +55,10 @@ def fit_policy(net: ActionJEPA, data: EpisodeDataset, *, steps: int, horizon: in
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(net.policy.parameters(), lr=lr, weight_decay=1e-4)
     net.policy.train()
-    recent = []
+    recent: deque[float] = deque(maxlen=100)  # the last steps' losses, for the report
     for step in range(steps):
-        for group in opt.param_groups:  # cosine decay to zero
-            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+        for group in opt.param_groups:
+            group["lr"] = cosine(step, steps, lr, 0.0)
         e = torch.randint(len(z), (batch,), generator=g)
         p = pairs[torch.randint(len(pairs), (batch,), generator=g)]
         guess = net.policy(torch.cat([z[e, p[:, 0]], z[e, p[:, 1]]], dim=-1))
@@ -64,7 +66,7 @@ def fit_policy(net: ActionJEPA, data: EpisodeDataset, *, steps: int, horizon: in
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        recent = (recent + [loss.item()])[-100:]
+        recent.append(loss.item())
     net.policy.eval()
     flat = a.reshape(-1, a.shape[-1])
     return {"policy_loss": sum(recent) / len(recent),
