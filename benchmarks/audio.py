@@ -30,6 +30,7 @@ from monde.jepa.spectral_audio import SpectralAudioJEPA
 from monde.jepa.spectral_audio_world_model import SpectralAudioWorldModel
 from monde.jepa.world_model import WorldModel
 from monde.recipes import get_recipe
+from monde.train.precision import bf16_native
 
 
 def _model(recipe: str):
@@ -95,6 +96,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     result: dict = {"benchmark": "audio", "batch": args.batch, "threads": torch.get_num_threads(),
+                    "bf16_native": bf16_native(),
                     "machine": f"{platform.machine()} {os.cpu_count()} cpus, torch "
                                f"{torch.__version__}", "recipes": {}}
     for recipe in ("audio-tiny", "audio-causal-tiny", "fsdd-causal", "audio-spectral-tiny"):

@@ -29,6 +29,7 @@ from monde.cpu_memory import keep_freed_memory
 from monde.data.sensor_windows import SensorWindows
 from monde.jepa.sensor_model import SensorJEPA, SensorModelConfig
 from monde.jepa.sensor_world_model import SensorWorldModel
+from monde.train.precision import bf16_native
 from monde.worlds.plant import PlantConfig, SyntheticPlant
 
 
@@ -96,7 +97,7 @@ def main() -> None:
         "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "score_one_core": scoring,
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "torch": torch.__version__},
+                    "torch": torch.__version__, "bf16_native": bf16_native()},
     }
     if args.json:
         print(json.dumps(result))

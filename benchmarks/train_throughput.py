@@ -30,6 +30,7 @@ from monde.recipes import get_recipe
 from monde.recipes.video_data import BallsSource
 from monde.train.config import TrainConfig
 from monde.train.parallel import DistInfo
+from monde.train.precision import bf16_native
 from monde.train.trainer import build_optimizer, train_step
 
 
@@ -116,6 +117,7 @@ def main() -> None:
     out = {"benchmark": "train_throughput", "keep_freed_memory": kept,
            "machine": platform.processor() or platform.machine(),
            "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+           "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_native": bf16_native(),
            "matmul_peak_gflops": {k: round(v / 1e9, 1) for k, v in peak.items()},
            "bf16_speedup": speedup, "bf16_speedup_per_repeat": ratios,
            "repeats": args.repeats, "results": rows, "command": "python benchmarks/train_throughput.py --json"}

@@ -26,6 +26,7 @@ from monde.jepa.causal_video_world_model import CausalVideoWorldModel
 from monde.jepa.model import JEPA
 from monde.jepa.world_model import WorldModel
 from monde.recipes import get_recipe
+from monde.train.precision import bf16_native
 
 
 def main() -> None:
@@ -44,7 +45,7 @@ def main() -> None:
     tokens = (enc.frames // enc.tubelet) * (enc.height // enc.patch) * (enc.width // enc.patch)
     encoder = jepa.inference_encoder()
     result = {"benchmark": "video", "recipe": args.recipe, "batch": args.batch,
-              "tokens_per_clip": tokens, "threads": torch.get_num_threads(),
+              "tokens_per_clip": tokens, "threads": torch.get_num_threads(), "bf16_native": bf16_native(),
               "machine": f"{platform.machine()} {os.cpu_count()} cpus, torch {torch.__version__}"}
     for precision in ("fp32", "bf16"):
         def run(precision=precision):

@@ -146,7 +146,7 @@ def cmd_train(args) -> int:
               f"last checkpoint in {args.out}", file=sys.stderr)
         return 130
     human = (f"trained {s['recipe']} for {s['steps']} steps in {s['seconds']:.0f} s "
-             f"({s['steps_per_second']:.2f} steps/s"
+             f"({s['steps_per_second']:.2f} steps/s, {s.get('precision', 'fp32')}"
              + (f", resumed from step {s['resumed_from']}" if s["resumed_from"] else "")
              + f"); final loss {s['final_loss']:.4f}, effective rank {s['effective_rank']:.1f}"
              f"\nmodel saved in {s['out']} (load it with monde.load('{s['out']}'))")

@@ -19,10 +19,12 @@ from monde.evals.cmapss import (
     window_stats,
 )
 from monde.evals.tep import TEPData, TEPProtocol, dpca_spe_scores, pca_spe_scores, tep_report
+from monde.train.precision import autocast
 
 
 def _bf16():
-    return torch.autocast("cpu", dtype=torch.bfloat16)
+    """bf16 inference where the CPU computes it natively, fp32 elsewhere."""
+    return autocast("auto", "cpu")
 
 
 def tep_eval(model, data: TEPData, protocol: TEPProtocol | None = None) -> dict:

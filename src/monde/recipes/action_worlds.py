@@ -56,7 +56,7 @@ def two_rooms() -> PlanRunConfig:
     return PlanRunConfig(
         data=EpisodeDataConfig(collect=CollectConfig(episodes=1000, steps=64, policy="random")),
         train=TrainConfig(steps=1500, batch_size=64, lr=1e-3, min_lr=1e-5, warmup_steps=100,
-                          weight_decay=0.0, weight_decay_end=0.0, precision="bf16",
+                          weight_decay=0.0, weight_decay_end=0.0, precision="auto",
                           checkpoint_every=250, log_every=25, diag_every=50))
 
 

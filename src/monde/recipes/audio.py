@@ -239,7 +239,7 @@ def fsdd_causal() -> CausalAudioRunConfig:
         recipe="fsdd-causal", data=AudioDataConfig(source="fsdd"), model=model,
         train=TrainConfig(steps=2500, batch_size=64, lr=1e-3, warmup_steps=100,
                           weight_decay=0.05, weight_decay_end=0.05, betas=(0.9, 0.999),
-                          grad_clip=0.0, precision="bf16", checkpoint_every=250, log_every=25,
+                          grad_clip=0.0, precision="auto", checkpoint_every=250, log_every=25,
                           diag_every=250))
 
 
@@ -295,7 +295,7 @@ def audio_spectral_tiny() -> SpectralAudioRunConfig:
         model=SpectralAudioConfig(),
         train=TrainConfig(steps=3000, batch_size=64, lr=1e-3, warmup_steps=150,
                           weight_decay=0.05, weight_decay_end=0.05, betas=(0.9, 0.999),
-                          grad_clip=0.0, precision="bf16", checkpoint_every=250, log_every=25,
+                          grad_clip=0.0, precision="auto", checkpoint_every=250, log_every=25,
                           diag_every=250))
 
 

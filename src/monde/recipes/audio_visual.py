@@ -55,7 +55,7 @@ def av_balls_tiny() -> AudioVisualRunConfig:
     """Two balls at 32×32, 16 frames at 25 fps with their impact sounds (8 kHz), CPU minutes."""
     return AudioVisualRunConfig(train=TrainConfig(
         steps=2000, batch_size=64, lr=1e-3, warmup_steps=100, weight_decay=0.05,
-        weight_decay_end=0.05, betas=(0.9, 0.999), grad_clip=0.0, precision="bf16",
+        weight_decay_end=0.05, betas=(0.9, 0.999), grad_clip=0.0, precision="auto",
         checkpoint_every=250, log_every=25, diag_every=250))
 
 

@@ -56,7 +56,7 @@ def sensors() -> SensorRunConfig:
     """A plant history from your file: ``monde sensors fit DATA --schema S --out DIR`` (CPU minutes)."""
     return SensorRunConfig(train=TrainConfig(
         steps=1500, batch_size=64, lr=1e-3, min_lr=1e-5, warmup_steps=100, weight_decay=0.04,
-        weight_decay_end=0.1, precision="bf16", checkpoint_every=250, log_every=25,
+        weight_decay_end=0.1, precision="auto", checkpoint_every=250, log_every=25,
         diag_every=100))
 
 

@@ -46,7 +46,7 @@ def intphys_tiny() -> CausalVideoRunConfig:
         model=model,
         train=TrainConfig(steps=3000, batch_size=32, lr=1e-3, warmup_steps=150,
                           weight_decay=0.01, weight_decay_end=0.01, betas=(0.9, 0.999),
-                          grad_clip=0.0, precision="bf16", checkpoint_every=250, log_every=20,
+                          grad_clip=0.0, precision="auto", checkpoint_every=250, log_every=20,
                           diag_every=250),
     )
 

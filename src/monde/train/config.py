@@ -30,8 +30,10 @@ class TrainConfig:
     """AdamW betas."""
     grad_clip: float = 1.0
     """Clip the global gradient norm to this (0 disables)."""
-    precision: Literal["bf16", "fp32"] = "bf16"
-    """``bf16``: autocast matmuls to bfloat16 (CPU with AVX-512 bf16, CUDA); weights stay fp32."""
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    """``bf16``: autocast matmuls to bfloat16; weights stay fp32. ``auto``: bf16 where the
+    hardware computes it natively (CUDA, CPUs with AVX-512 BF16 or AMX), else fp32 — emulated
+    bf16 is many times slower than fp32 (:mod:`monde.train.precision`)."""
     compile: bool = False
     """Wrap the model in ``torch.compile``."""
     seed: int = 0

@@ -11,13 +11,12 @@ functions of the step, which is what makes a resumed run identical to an uninter
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import signal
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -37,6 +36,7 @@ from monde.train.parallel import (
     init_distributed,
     parallelize,
 )
+from monde.train.precision import autocast, resolve_precision
 from monde.train.schedule import cosine, warmup_cosine
 from monde.train.state import gather_state, load_state
 
@@ -59,6 +59,8 @@ class TrainResult:
     steps_per_second: float
     resumed_from: int
     interrupted: bool = False
+    precision: str = "fp32"
+    """What the run computed in (``auto`` resolved for the device)."""
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -94,6 +96,8 @@ def train(model: nn.Module, data: BatchSource, cfg: TrainConfig, run_dir: Path, 
             e.g. writing the user-facing model folder.
     """
     info = init_distributed(cfg.parallel)
+    # Resolved once: "auto" becomes bf16 or fp32 for this device, and an emulated bf16 warns once.
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision, info.device))
     if info.device.type == "cpu":
         keep_freed_memory()  # large temporaries are reused, not page-faulted every step
     if cfg.threads > 0:
@@ -159,7 +163,7 @@ def train(model: nn.Module, data: BatchSource, cfg: TrainConfig, run_dir: Path, 
         steps=done, seconds=seconds, final_loss=last_loss,
         effective_rank=stats.get("effective_rank", math.nan), std_mean=stats.get("std_mean", math.nan),
         steps_per_second=(done - start) / max(seconds, 1e-9), resumed_from=start,
-        interrupted=interrupted)
+        interrupted=interrupted, precision=cfg.precision)
     if not interrupted and export is not None:
         full = gather_state(core, None, info)[0]
         if info.is_main:
@@ -180,9 +184,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, data: BatchSo
             group["weight_decay"] = wd
     x = _to_device(data.batch(step, per_rank, info.rank), info.device)
     gen = _mask_generator(cfg.seed, step, info.rank)
-    amp = (torch.autocast(info.device.type, dtype=torch.bfloat16)
-           if cfg.precision == "bf16" else contextlib.nullcontext())
-    with amp:
+    with autocast(cfg.precision, info.device):
         out = model(x, step=step, generator=gen)
     out.loss.backward()
     if cfg.grad_clip > 0:
