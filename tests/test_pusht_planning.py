@@ -50,9 +50,11 @@ def test_micro_pusht_run_plans_with_box_actions(tmp_path):
 
     cfg = apply_overrides(get_recipe("pusht").build(), [
         "data.collect.episodes=4", "data.collect.steps=12", "data.collect.chunk=2",
-        "data.chunks=2", "train.steps=3", "train.batch_size=4", "train.warmup_steps=1"])
+        "data.chunks=2", "train.steps=3", "train.batch_size=4", "train.warmup_steps=1",
+        "model.policy_steps=10"])  # the recipe's 6,000 fitting steps took ~100 s here
     run_recipe(cfg, tmp_path / "run", quiet=True)
     model = monde.load(tmp_path / "run")
+    assert model.net.policy is not None  # fitted after training and saved with the model
     assert model.meta["world"] == "pusht" and model.config.use_proprio and model.box_actions
     r, eps = evaluate(model, PushTPlanProtocol(episodes=1, budget=4),
                       PlannerConfig(horizon=2, samples=8, iterations=1))
