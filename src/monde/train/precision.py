@@ -3,7 +3,7 @@
 bf16 autocast is a large win only where the hardware computes in bf16: CUDA GPUs from Ampere
 on, and CPUs with AVX-512 BF16 or AMX (Zen 4/5, Sapphire Rapids and later). Elsewhere PyTorch
 emulates it, and on an AVX2-only CPU (most laptops) a bf16 matmul ran at 0.9 GFLOP/s against
-144 GFLOP/s in fp32 (docs/results.md), a bf16 training run ~12× slower than fp32.
+144 GFLOP/s in fp32 (docs/results.md), and a bf16 training run was ~13× slower than fp32.
 ``precision="auto"`` (the default) therefore takes bf16 where it is native and fp32 elsewhere.
 """
 
@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Literal
 
 import torch
 
-Precision = Literal["auto", "bf16", "fp32"]
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
