@@ -22,11 +22,6 @@ from monde.evals.tep import TEPData, TEPProtocol, dpca_spe_scores, pca_spe_score
 from monde.train.precision import autocast
 
 
-def _bf16():
-    """bf16 inference where the CPU computes it natively, fp32 elsewhere."""
-    return autocast("auto", "cpu")
-
-
 def tep_eval(model, data: TEPData, protocol: TEPProtocol | None = None) -> dict:
     """Surprise of ``model`` (a ``SensorWorldModel`` trained on ``d00.dat``) on every test run,
     scored by ``protocol``, beside PCA-SPE and dynamic-PCA-SPE.
@@ -39,7 +34,7 @@ def tep_eval(model, data: TEPData, protocol: TEPProtocol | None = None) -> dict:
     protocol = protocol or TEPProtocol()
     t0 = time.perf_counter()
     runs = {0: data.test_normal, **data.test_faults}
-    with _bf16():
+    with autocast("auto"):  # bf16 only where the CPU computes it natively
         scores = {k: model.surprise(v.astype(np.float32)).scores for k, v in runs.items()}
     seconds = time.perf_counter() - t0
     mine = tep_report(scores.pop(0), scores, protocol)
@@ -85,7 +80,7 @@ def latent_features(model, windows: np.ndarray) -> np.ndarray:
     validation engines the forecasts read better without the per-group averages beside
     them (ridge RMSE 11.4 against 13.0; docs/results.md).
     """
-    with _bf16():
+    with autocast("auto"):  # bf16 only where the CPU computes it natively
         z = model.encode(windows).float()          # [N, G, P, D]
         now = z[:, :, -1].mean(1)
         if model.net.cfg.lead > 0:
@@ -136,7 +131,7 @@ def etth_eval(model, data, protocol=None, *, control: bool = True) -> dict:
 
     def scorer(wm):
         def forecast(x, h):
-            with _bf16():
+            with autocast("auto"):  # bf16 only where the CPU computes it natively
                 return forecast_batch(wm, x, h)
         return forecast
 

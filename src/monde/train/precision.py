@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from functools import cache
 
 import torch
 
@@ -19,7 +20,13 @@ PRECISIONS = ("auto", "bf16", "fp32")
 
 def bf16_native(device: torch.device | str = "cpu") -> bool:
     """Whether ``device`` computes bf16 matmuls in hardware (not emulated)."""
-    device = torch.device(device)
+    return _bf16_native(str(torch.device(device)))
+
+
+@cache
+def _bf16_native(name: str) -> bool:
+    """The hardware probe, once per device (it is asked on every evaluation batch)."""
+    device = torch.device(name)
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device.type != "cpu":

@@ -36,7 +36,7 @@ from monde.train.parallel import (
     init_distributed,
     parallelize,
 )
-from monde.train.precision import autocast, resolve_precision
+from monde.train.precision import resolve_precision
 from monde.train.schedule import cosine, warmup_cosine
 from monde.train.state import gather_state, load_state
 
@@ -184,7 +184,8 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, data: BatchSo
             group["weight_decay"] = wd
     x = _to_device(data.batch(step, per_rank, info.rank), info.device)
     gen = _mask_generator(cfg.seed, step, info.rank)
-    with autocast(cfg.precision, info.device):
+    # cfg.precision was resolved in train(): no hardware probe or warning on every step.
+    with torch.autocast(info.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
         out = model(x, step=step, generator=gen)
     out.loss.backward()
     if cfg.grad_clip > 0:
