@@ -51,12 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="offline datasets: monde data collect WORLD --out DIR")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     c = dsub.add_parser("collect", help="roll a policy in a built-in world and write episodes")
-    c.add_argument("world", help="built-in world: two-rooms | reacher | pusht")
+    c.add_argument("world", help="built-in world: two-rooms | reacher | pusht | pointmaze")
     c.add_argument("--out", required=True, type=Path, help="dataset folder to create")
     c.add_argument("--episodes", type=int, default=1000)
     c.add_argument("--steps", type=int, default=64, help="actions per episode")
     c.add_argument("--policy", default=None, help="two-rooms: random (default) | noisy-expert; "
-                   "reacher: random; pusht: push (default) | random")
+                   "reacher, pointmaze: random; pusht: push (default) | random")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--no-door-crossings", action="store_true",
                    help="keep only episodes that stay in one room (two-rooms)")
@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
                         "or one start/goal")
     pl.add_argument("overrides", nargs="*", help="planner settings, e.g. name=cem samples=300")
     pl.add_argument("--model", required=True, type=Path, help="a model folder from monde train two-rooms")
-    pl.add_argument("--world", default=None, help="world of the protocol: two-rooms | reacher | pusht "
+    pl.add_argument("--world", default=None, help="world of the protocol: two-rooms | reacher | pusht | pointmaze "
                     "(default: the model's)")
     pl.add_argument("--episodes", type=int, default=None, help="override the protocol's episodes")
     pl.add_argument("--start", default=None, help="X,Y: plan one episode from here (with --goal)")
@@ -290,8 +290,10 @@ def cmd_plan(args) -> int:
     args.world = args.world or model.meta.get("world")
     if args.world not in PROTOCOLS:
         raise ConfigError(f"the model's world {args.world!r} has no planning protocol")
-    if args.world != "two-rooms" and (args.start or args.plot):
-        raise ConfigError("--start/--goal and --plot are for two-rooms models")
+    if args.world != "two-rooms" and args.start:
+        raise ConfigError("--start/--goal are for two-rooms models")
+    if args.world not in ("two-rooms", "pointmaze") and args.plot:
+        raise ConfigError("--plot is for two-rooms and pointmaze models")
     planner = apply_overrides(from_dict(PlannerConfig, model.meta.get("planner", {}), where="planner")
                               if model.meta.get("planner") else PlannerConfig(), args.overrides)
     protocol = PROTOCOLS[args.world]()

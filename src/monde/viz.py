@@ -32,12 +32,15 @@ def plot_plans(world, episodes, starts, goals, path: Path | str, n: int = 6) -> 
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows), squeeze=False)
     size = world.cfg.size
+    # Where the background image lies in state coordinates (left, right, bottom, top): Two-Rooms'
+    # pixels, or a world's own frame (PointMaze: maze units, y up).
+    extent = getattr(world, "plot_extent", (0, size, size, 0))
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
             continue
         ep = episodes[i]
-        ax.imshow(world.background, cmap="gray", vmin=0, vmax=255, extent=(0, size, size, 0))
+        ax.imshow(world.background, cmap="gray", vmin=0, vmax=255, extent=extent)
         p = ep.positions
         ax.plot(p[:, 0], p[:, 1], "-", color="#4da6ff", lw=2, label="executed")
         if ep.plans:
@@ -45,14 +48,15 @@ def plot_plans(world, episodes, starts, goals, path: Path | str, n: int = 6) -> 
             path0 = np.vstack([p[t0], imagined])
             ax.plot(path0[:, 0], path0[:, 1], "--", color="#ffb000", lw=1.5,
                     label="first plan (imagined)")
-        ax.plot(*starts[i], "o", color="white", mec="black", ms=6, label="start")
-        ax.plot(*goals[i], "*", color="#33dd55", ms=12, label="goal")
+        ax.plot(*starts[i][:2], "o", color="white", mec="black", ms=6, label="start")
+        ax.plot(*goals[i][:2], "*", color="#33dd55", ms=12, label="goal")
         ax.set_title(f"{'reached' if ep.success else 'missed'} in {ep.steps} steps", fontsize=9)
-        ax.set_xlim(0, size)
-        ax.set_ylim(size, 0)
+        ax.set_xlim(extent[0], extent[1])
+        ax.set_ylim(extent[2], extent[3])
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
-    fig.suptitle("Two-Rooms: plans imagined by the world model vs paths executed", fontsize=10)
+    fig.suptitle(f"{getattr(world, 'title', 'Two-Rooms')}: plans imagined by the world model vs "
+                 "paths executed", fontsize=10)
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
     path = Path(path)
     fig.savefig(path, dpi=110)

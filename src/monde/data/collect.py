@@ -13,9 +13,10 @@ from monde.errors import ConfigError
 from monde.worlds.policies import POLICIES, SmoothRandom, make_policy
 from monde.worlds.two_rooms import TwoRooms
 
-WORLDS = ("two-rooms", "reacher", "pusht")
+WORLDS = ("two-rooms", "reacher", "pusht", "pointmaze")
 # Data-collection policies each world knows.
-WORLD_POLICIES = {"two-rooms": POLICIES, "reacher": ("random",), "pusht": ("push", "random")}
+WORLD_POLICIES = {"two-rooms": POLICIES, "reacher": ("random",), "pusht": ("push", "random"),
+                  "pointmaze": ("random",)}
 
 
 @dataclass
@@ -23,13 +24,13 @@ class CollectConfig:
     """What to collect."""
 
     world: str = "two-rooms"
-    """Built-in world (``two-rooms``, ``reacher`` or ``pusht``)."""
+    """Built-in world (``two-rooms``, ``reacher``, ``pusht`` or ``pointmaze``)."""
     episodes: int = 1000
     """Episodes to write."""
     steps: int = 64
     """Actions per episode (each episode holds ``steps + 1`` observations)."""
     policy: str = "random"
-    """Two-Rooms: ``random`` or ``noisy-expert``; Reacher: ``random``; PushT: ``push`` (a
+    """Two-Rooms: ``random`` or ``noisy-expert``; Reacher and PointMaze: ``random``; PushT: ``push`` (a
     scripted pusher that keeps touching the block) or ``random``."""
     seed: int = 0
     """Seeds start states and the policy."""
@@ -57,6 +58,8 @@ def collect(cfg: CollectConfig, out: Path | str, world_cfg=None, progress=None) 
         return _collect_reacher(cfg, out, world_cfg, progress)
     if cfg.world == "pusht":
         return _collect_pusht(cfg, out, world_cfg, progress)
+    if cfg.world == "pointmaze":
+        return _collect_pointmaze(cfg, out, world_cfg, progress)
     world = TwoRooms(world_cfg)
     rng = np.random.default_rng(cfg.seed)
     writer = EpisodeWriter(out, {"world": cfg.world, "world_config": asdict(world.cfg),
@@ -108,6 +111,15 @@ def _collect_reacher(cfg: CollectConfig, out, world_cfg, progress) -> dict:
     from monde.worlds.reacher import Reacher
 
     return _collect_states(Reacher(world_cfg), "reacher", 4, cfg, out, SmoothRandom, progress)
+
+
+def _collect_pointmaze(cfg: CollectConfig, out, world_cfg, progress) -> dict:
+    """PointMaze episodes from rest states anywhere in the maze, with smoothly varying random
+    forces (the point runs into walls and along them, as in DINO-WM's random PointMaze data)."""
+    from monde.worlds.pointmaze import PointMaze
+
+    world = PointMaze(world_cfg)
+    return _collect_states(world, "pointmaze", world.state_dim, cfg, out, SmoothRandom, progress)
 
 
 def _collect_pusht(cfg: CollectConfig, out, world_cfg, progress) -> dict:

@@ -69,8 +69,28 @@ class PushTPlanProtocol:
     success_angle: float = math.pi / 9
 
 
+@dataclass(frozen=True)
+class PointMazePlanProtocol:
+    """PointMaze goal reaching in gymnasium-robotics' U-maze: start and goal at rest, uniform
+    over the free cells (``cell_margin`` from their walls) and at least ``min_distance`` units
+    apart, so most tasks lead around the inner wall; the goal is an image plus the point's
+    proprioception at the goal; success is the point within ``success_radius`` of the goal
+    (gymnasium-robotics' own test) at any step inside ``budget`` environment steps of 0.05 s."""
+
+    name: str = "pointmaze-plan"
+    version: int = 1
+    episodes: int = 50
+    seed: int = 20261129
+    budget: int = 200
+    maze: str = "PointMaze_UMaze-v3"
+    min_distance: float = 1.5
+    success_radius: float = 0.45
+    substeps: int = 5
+    cell_margin: float = 0.3
+
+
 PROTOCOLS = {"two-rooms": TwoRoomsPlanProtocol, "reacher": ReacherPlanProtocol,
-             "pusht": PushTPlanProtocol}
+             "pusht": PushTPlanProtocol, "pointmaze": PointMazePlanProtocol}
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -91,6 +111,8 @@ def tasks(protocol, world) -> tuple[np.ndarray, np.ndarray]:
         return world.sample_task(rng, protocol.episodes)
     if isinstance(protocol, PushTPlanProtocol):
         return world.sample_task(rng, protocol.episodes, protocol.goal_steps)
+    if isinstance(protocol, PointMazePlanProtocol):
+        return world.sample_task(rng, protocol.episodes, protocol.min_distance)
     room = rng.integers(0, 2, size=protocol.episodes)
     return (world.sample_positions(rng, protocol.episodes, room, protocol.inset),
             world.sample_positions(rng, protocol.episodes, 1 - room, protocol.inset))
@@ -118,6 +140,18 @@ def world_for(model, protocol):
         if (pc.success_pos, pc.success_angle) != (protocol.success_pos, protocol.success_angle):
             raise ConfigError("the model's pusht success test differs from the protocol's")
         return PushT(pc)
+    if isinstance(protocol, PointMazePlanProtocol):
+        from monde.worlds.pointmaze import PointMaze, PointMazeConfig
+
+        if model.meta.get("world") != "pointmaze":
+            raise ConfigError(f"this model was trained on world {model.meta.get('world')!r}, "
+                              "not pointmaze; plan with a model trained by `monde train pointmaze`")
+        mc = PointMazeConfig(**model.meta.get("world_config", {}))
+        if (mc.maze, mc.success_radius, mc.substeps, mc.cell_margin) != (
+                protocol.maze, protocol.success_radius, protocol.substeps, protocol.cell_margin):
+            raise ConfigError("the model's pointmaze (maze, success radius, substeps or cell "
+                              "margin) differs from the protocol's; results would not be comparable")
+        return PointMaze(mc)
     if model.meta.get("world") != "two-rooms":
         raise ConfigError(f"this model was trained on world {model.meta.get('world')!r}, not "
                           "two-rooms; plan with a model trained by `monde train two-rooms`")

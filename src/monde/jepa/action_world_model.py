@@ -43,9 +43,9 @@ class ActionWorldModel:
         self.net = net.eval().requires_grad_(False)  # gradient planning must not touch weights
         self.meta = meta or {}
         world = self.meta.get("world_config", {})
-        # Two-Rooms limits the norm of a displacement; Reacher and PushT clip each action
-        # component to [-1, 1].
-        self.box_actions = self.meta.get("world") in ("reacher", "pusht")
+        # Two-Rooms limits the norm of a displacement; Reacher, PushT and PointMaze clip each
+        # action component to [-1, 1].
+        self.box_actions = self.meta.get("world") in ("reacher", "pusht", "pointmaze")
         self.max_action_norm = 1.0 if self.box_actions else float(
             world.get("max_speed", net.cfg.action_scale))
 

@@ -1,4 +1,5 @@
-"""Action-conditioned world models (Two-Rooms, Reacher, PushT) learned from reward-free offline episodes."""
+"""Action-conditioned world models (Two-Rooms, Reacher, PushT, PointMaze) learned from reward-free
+offline episodes."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from monde.errors import ConfigError, DataError
 from monde.jepa.action_model import ActionJEPA, ActionModelConfig
 from monde.planning.config import PlannerConfig
 from monde.train.config import TrainConfig
+from monde.worlds.pointmaze import PointMazeConfig
 from monde.worlds.pusht import PushTConfig
 from monde.worlds.reacher import ReacherConfig
 from monde.worlds.two_rooms import TwoRoomsConfig
@@ -41,6 +43,8 @@ class PlanRunConfig:
     """Reacher rendering and task (used when ``data.collect.world`` is ``reacher``)."""
     pusht: PushTConfig = field(default_factory=PushTConfig)
     """PushT physics, rendering and success test (used when ``data.collect.world`` is ``pusht``)."""
+    pointmaze: PointMazeConfig = field(default_factory=PointMazeConfig)
+    """PointMaze maze, rendering and task (used when ``data.collect.world`` is ``pointmaze``)."""
     data: EpisodeDataConfig = field(default_factory=EpisodeDataConfig)
     """Training episodes."""
     model: ActionModelConfig = field(default_factory=ActionModelConfig)
@@ -116,12 +120,21 @@ def pusht() -> PlanRunConfig:
     return cfg
 
 
+def pointmaze() -> PlanRunConfig:
+    """PointMaze U-maze (MuJoCo, gymnasium-robotics): 600 random-force episodes; images + the
+    point's position and velocity; MPPI on the latents."""
+    return _rgb_proprio_world("pointmaze", CollectConfig(world="pointmaze", episodes=600, steps=64,
+                                                         policy="random", chunk=100),
+                              PointMazeConfig().size, proprio_dim=4)
+
+
 def world_name(cfg: PlanRunConfig) -> str:
     return cfg.data.collect.world
 
 
 def world_config(cfg: PlanRunConfig):
-    return {"reacher": cfg.reacher, "pusht": cfg.pusht}.get(world_name(cfg), cfg.world)
+    return {"reacher": cfg.reacher, "pusht": cfg.pusht,
+            "pointmaze": cfg.pointmaze}.get(world_name(cfg), cfg.world)
 
 
 def check_config(cfg: PlanRunConfig) -> None:
@@ -130,8 +143,9 @@ def check_config(cfg: PlanRunConfig) -> None:
     cfg.planner.validate()
     m = cfg.model
     cfg.pusht.validate()
-    channels, size = {"reacher": (3, cfg.reacher.size), "pusht": (3, cfg.pusht.size)}.get(
-        world_name(cfg), (1, cfg.world.size))
+    cfg.pointmaze.validate()
+    channels, size = {"reacher": (3, cfg.reacher.size), "pusht": (3, cfg.pusht.size),
+                      "pointmaze": (3, cfg.pointmaze.size)}.get(world_name(cfg), (1, cfg.world.size))
     if (m.channels, m.size) != (channels, size):
         raise ConfigError(f"model.size ({m.size}) and model.channels ({m.channels}) must match "
                           f"the world's images ({channels} channels, {size} px)")
@@ -174,7 +188,7 @@ def open_dataset(cfg: PlanRunConfig, out: Path, quiet: bool) -> EpisodeDataset:
                         f"{(cfg.model.channels, cfg.model.size, cfg.model.size)}")
     if m.get("world_config") and m["world_config"] != asdict(world_config(cfg)):
         raise DataError(f"the dataset at {data.path} was collected with other world settings "
-                        "than this run's (world.* / reacher.* / pusht.*); make them agree")
+                        "than this run's (world.* / reacher.* / pusht.* / pointmaze.*); make them agree")
     return data
 
 

@@ -89,6 +89,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            tr.two_rooms_no_door),
     Recipe("reacher", "action-conditioned world model of the MuJoCo 2-link arm (needs monde[mujoco])",
            tr.reacher),
+    Recipe("pointmaze", "action-conditioned world model of gymnasium-robotics' U-maze point (needs monde[mujoco])",
+           tr.pointmaze),
     Recipe("pusht", "action-conditioned world model of PushT: push a T-shaped block to a goal pose (needs monde[sim])",
            tr.pusht),
     Recipe("sensors", "sensor world model of your plant: monde sensors fit DATA --schema S --out DIR",

@@ -38,13 +38,15 @@ class ReacherConfig:
     """Sampled start and goal elbow angles stay within ±this (the joint limit is ±3)."""
 
 
-def _require_mujoco():
+def require_mujoco(world: str = "reacher"):
+    """Import Gymnasium and MuJoCo for a MuJoCo world (headless EGL unless chosen otherwise);
+    a missing extra or a broken OpenGL backend gets a clear error naming the fix."""
     os.environ.setdefault("MUJOCO_GL", "egl")
     try:
         import gymnasium as gym
         import mujoco
     except ImportError as e:
-        raise ConfigError("the reacher world needs MuJoCo: pip install 'monde[mujoco]' "
+        raise ConfigError(f"the {world} world needs MuJoCo: pip install 'monde[mujoco]' "
                           f"(missing: {e.name})") from e
     except Exception as e:  # e.g. MUJOCO_GL names a backend whose library is absent
         raise ConfigError(f"MuJoCo failed to load ({e}); on a headless machine use "
@@ -60,7 +62,7 @@ class Reacher:
 
     def __init__(self, cfg: ReacherConfig | None = None):
         self.cfg = cfg or ReacherConfig()
-        gym, mujoco = _require_mujoco()
+        gym, mujoco = require_mujoco()
         self._mj = mujoco
         env = gym.make("Reacher-v5")
         env.reset(seed=0)
