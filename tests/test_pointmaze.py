@@ -142,3 +142,19 @@ def test_cli_collects_pointmaze_episodes(tmp_path, world, capsys):
     d = EpisodeDataset(tmp_path / "d")
     assert d.obs_shape == (3, 64, 64) and d.proprio_dim == 4 and len(d) == 2
     assert d.manifest["world"] == "pointmaze" and d.manifest["world_config"]["substeps"] == 5
+
+
+def test_cli_plans_in_the_models_own_maze(tmp_path, world, capsys):
+    import json
+
+    from monde.cli import main
+
+    assert main(["train", "pointmaze", "--out", str(tmp_path / "m"),
+                 "pointmaze.maze=PointMaze_Medium-v3", "data.collect.episodes=2",
+                 "data.collect.steps=8", "data.chunks=2", "train.steps=2",
+                 "train.batch_size=2", "train.warmup_steps=1"]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--model", str(tmp_path / "m"), "--episodes", "1", "samples=8",
+                 "iterations=1", "horizon=2", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r["protocol"]["settings"]["maze"] == "PointMaze_Medium-v3" and r["episodes"] == 1

@@ -297,6 +297,9 @@ def cmd_plan(args) -> int:
     planner = apply_overrides(from_dict(PlannerConfig, model.meta.get("planner", {}), where="planner")
                               if model.meta.get("planner") else PlannerConfig(), args.overrides)
     protocol = PROTOCOLS[args.world]()
+    maze = model.meta.get("world_config", {}).get("maze")
+    if args.world == "pointmaze" and maze:  # the same test in the model's own maze (its own hash)
+        protocol = dataclasses.replace(protocol, maze=maze)
     if args.episodes:
         protocol = dataclasses.replace(protocol, episodes=args.episodes)
     if (args.start is None) != (args.goal is None):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from monde.errors import ConfigError
-from monde.worlds.reacher import require_mujoco
+from monde.worlds.mujoco_view import TopDownView, frame_with_goal, require_mujoco
 
 MAX_SPEED = 5.0  # gymnasium-robotics clips the point's velocity to ±5 units/s per axis
 
@@ -74,7 +74,6 @@ class PointMaze:
             raise ConfigError(f"unknown maze {self.cfg.maze!r} ({e}); e.g. PointMaze_UMaze-v3, "
                               "PointMaze_Medium-v3") from e
         env.reset(seed=0)
-        self._mj = mujoco
         self.env = env.unwrapped
         self.point = self.env.point_env
         m = self.point.model
@@ -85,20 +84,11 @@ class PointMaze:
         self.free = np.array([maze.cell_rowcol_to_xy(np.array([r, c]))
                               for r, c in zip(*np.nonzero(grid == 0))], dtype=np.float64)
         self.scale = float(maze.maze_size_scaling)
-        try:
-            self.renderer = mujoco.Renderer(m, self.cfg.size, self.cfg.size)
-        except Exception as e:  # no OpenGL context: say how to get one
-            raise ConfigError(f"MuJoCo could not render ({e}); headless machines need EGL "
-                              "(libegl1) or OSMesa with MUJOCO_GL=egl|osmesa") from e
-        self.camera = mujoco.MjvCamera()
-        self.camera.type = mujoco.mjtCamera.mjCAMERA_FREE
-        self.camera.lookat[:] = (0.0, 0.0, 0.0)
         # The maze inside its outer walls, plus a quarter cell of wall, fills the frame (at the
         # model's field of view): the point is as large in the image as the maze allows.
-        half = (0.5 * (max(maze.map_length, maze.map_width) - 2) + 0.25) * self.scale
-        self.camera.distance = half / np.tan(np.radians(m.vis.global_.fovy / 2))
-        self.camera.elevation, self.camera.azimuth = -90.0, 90.0
-        self.option = mujoco.MjvOption()
+        self._half = (0.5 * (max(maze.map_length, maze.map_width) - 2) + 0.25) * self.scale
+        distance = self._half / np.tan(np.radians(m.vis.global_.fovy / 2))
+        self.view = TopDownView(mujoco, m, self.cfg.size, distance)
 
     # ------------------------------------------------------------------ dynamics
     def clip_action(self, action: np.ndarray) -> np.ndarray:
@@ -154,8 +144,7 @@ class PointMaze:
     @property
     def plot_extent(self) -> tuple[float, float, float, float]:
         """The rendered square in maze units (left, right, bottom, top), for plots."""
-        half = float(self.camera.distance * np.tan(np.radians(self.point.model.vis.global_.fovy / 2)))
-        return (-half, half, -half, half)
+        return (-self._half, self._half, -self._half, self._half)
 
     @property
     def background(self) -> np.ndarray:
@@ -172,20 +161,8 @@ class PointMaze:
     def render(self, states: np.ndarray) -> np.ndarray:
         """Top-down RGB images ``[N, 3, size, size]`` uint8."""
         s = np.asarray(states, dtype=np.float64).reshape(-1, 4)
-        flags = self._mj.mjtRndFlag
-        out = np.empty((len(s), 3, self.cfg.size, self.cfg.size), np.uint8)
-        for i in range(len(s)):
-            self._set(s[i])
-            self._mj.mj_forward(self.point.model, self.point.data)
-            self.renderer.update_scene(self.point.data, self.camera, self.option)
-            self.renderer.scene.flags[flags.mjRND_SHADOW] = 0
-            self.renderer.scene.flags[flags.mjRND_REFLECTION] = 0
-            out[i] = self.renderer.render().transpose(2, 0, 1)
-        return out
+        return self.view.render(self.point.data, s, self._set)
 
     def render_rgb(self, state: np.ndarray, goal: np.ndarray | None = None) -> np.ndarray:
         """One ``[size, size, 3]`` frame; with a goal, the goal position is blended in faintly."""
-        img = self.render(state)[0].transpose(1, 2, 0).astype(np.float32)
-        if goal is not None:
-            img = 0.7 * img + 0.3 * self.render(goal)[0].transpose(1, 2, 0)
-        return img.astype(np.uint8)
+        return frame_with_goal(self.render, state, goal)

@@ -14,12 +14,11 @@ a state interface like :class:`~monde.worlds.two_rooms.TwoRooms`:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from monde.errors import ConfigError
+from monde.worlds.mujoco_view import TopDownView, frame_with_goal, require_mujoco
 
 LINKS = (0.1, 0.11)  # link lengths of Reacher-v5 (metres): shoulder→elbow, elbow→fingertip
 
@@ -38,22 +37,6 @@ class ReacherConfig:
     """Sampled start and goal elbow angles stay within ±this (the joint limit is ±3)."""
 
 
-def require_mujoco(world: str = "reacher"):
-    """Import Gymnasium and MuJoCo for a MuJoCo world (headless EGL unless chosen otherwise);
-    a missing extra or a broken OpenGL backend gets a clear error naming the fix."""
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    try:
-        import gymnasium as gym
-        import mujoco
-    except ImportError as e:
-        raise ConfigError(f"the {world} world needs MuJoCo: pip install 'monde[mujoco]' "
-                          f"(missing: {e.name})") from e
-    except Exception as e:  # e.g. MUJOCO_GL names a backend whose library is absent
-        raise ConfigError(f"MuJoCo failed to load ({e}); on a headless machine use "
-                          "MUJOCO_GL=egl (libegl1) or MUJOCO_GL=osmesa (libosmesa6)") from e
-    return gym, mujoco
-
-
 class Reacher:
     """Batched (row by row) Reacher dynamics and top-down rendering; see the module docstring."""
 
@@ -62,24 +45,13 @@ class Reacher:
 
     def __init__(self, cfg: ReacherConfig | None = None):
         self.cfg = cfg or ReacherConfig()
-        gym, mujoco = require_mujoco()
-        self._mj = mujoco
+        gym, mujoco = require_mujoco("reacher")
         env = gym.make("Reacher-v5")
         env.reset(seed=0)
         self.env = env.unwrapped
         m = self.env.model
         m.geom_rgba[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "target"), 3] = 0.0
-        try:
-            self.renderer = mujoco.Renderer(m, self.cfg.size, self.cfg.size)
-        except Exception as e:  # no OpenGL context: say how to get one
-            raise ConfigError(f"MuJoCo could not render ({e}); headless machines need EGL "
-                              "(libegl1) or OSMesa with MUJOCO_GL=egl|osmesa") from e
-        self.camera = mujoco.MjvCamera()
-        self.camera.type = mujoco.mjtCamera.mjCAMERA_FREE
-        self.camera.lookat[:] = (0.0, 0.0, 0.0)
-        self.camera.distance = self.cfg.camera_distance
-        self.camera.elevation, self.camera.azimuth = -90.0, 90.0
-        self.option = mujoco.MjvOption()
+        self.view = TopDownView(mujoco, m, self.cfg.size, self.cfg.camera_distance)
 
     # ------------------------------------------------------------------ dynamics
     def clip_action(self, action: np.ndarray) -> np.ndarray:
@@ -132,19 +104,8 @@ class Reacher:
     def render(self, states: np.ndarray) -> np.ndarray:
         """Top-down RGB images ``[N, 3, size, size]`` uint8."""
         s = np.asarray(states, dtype=np.float64).reshape(-1, 4)
-        flags = self._mj.mjtRndFlag
-        out = np.empty((len(s), 3, self.cfg.size, self.cfg.size), np.uint8)
-        for i in range(len(s)):
-            self._set(s[i])
-            self.renderer.update_scene(self.env.data, self.camera, self.option)
-            self.renderer.scene.flags[flags.mjRND_SHADOW] = 0
-            self.renderer.scene.flags[flags.mjRND_REFLECTION] = 0
-            out[i] = self.renderer.render().transpose(2, 0, 1)
-        return out
+        return self.view.render(self.env.data, s, self._set)
 
     def render_rgb(self, state: np.ndarray, goal: np.ndarray | None = None) -> np.ndarray:
         """One ``[size, size, 3]`` frame; with a goal, the goal pose is blended in faintly."""
-        img = self.render(state)[0].transpose(1, 2, 0).astype(np.float32)
-        if goal is not None:
-            img = 0.7 * img + 0.3 * self.render(goal)[0].transpose(1, 2, 0)
-        return img.astype(np.uint8)
+        return frame_with_goal(self.render, state, goal)
