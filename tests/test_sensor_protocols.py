@@ -4,11 +4,12 @@ baseline figures of shared/data/README.md on the real files (skipped when they a
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from monde.errors import DataError
+from monde.errors import ConfigError, DataError
 from monde.evals import cmapss, etth, tep
 from monde.evals.datasets import find_data
 from monde.evals.protocol import protocol_record
@@ -57,9 +58,12 @@ def test_protocol_hashes_are_frozen():
     assert protocol_record(tep.TEPProtocol())["hash"] == protocol_record(tep.TEPProtocol())["hash"]
     hashes = {p.name: protocol_record(p)["hash"]
               for p in (tep.TEPProtocol(), cmapss.CMAPSSProtocol(), etth.ETTProtocol())}
-    assert hashes == {"tep-detection": "e747410e40", "cmapss-rul": "76797f6bd1",
+    assert hashes == {"tep-detection": "e747410e40", "cmapss-rul": "c4ec341359",
                       "etth-forecast": "c0be9b0459"}
     assert protocol_record(tep.TEPProtocol(false_alarm=0.05))["hash"] != hashes["tep-detection"]
+
+
+CMAPSS_V1 = cmapss.CMAPSSProtocol(version=1, clip=False)
 
 
 # ---- TEP metrics on tiny runs ---------------------------------------------------------------
@@ -139,6 +143,37 @@ def test_cmapss_windows_alignment_and_padding():
     assert cmapss.labelled_engines(7, 1.0, 0).tolist() == list(range(7))
 
 
+def test_cmapss_history_averaging_and_clipping():
+    data = _tiny_cmapss()
+    x, real, y = cmapss.test_histories(data, 3, 3, cap=125)
+    assert x.shape == (9, 3, 24) and real.tolist() == [3, 1, 2] and y.tolist() == [3, 125, 0]
+    np.testing.assert_array_equal(x[0], data.test[0][3:6])  # newest first
+    np.testing.assert_array_equal(x[2], data.test[0][1:4])
+    np.testing.assert_array_equal(x[3], data.test[1][[0, 0, 1]])  # padded, then repeated
+    np.testing.assert_array_equal(x[8], data.test[2][0:3])  # 2 windows: the oldest repeats
+    with pytest.raises(ConfigError, match="history"):
+        cmapss.test_histories(data, 3, 0, cap=125)
+    _, _, eng = cmapss.train_windows(data, 3, cap=125)
+    f = np.arange(6.0)[:, None]  # engine 0 has windows 0-3, engine 2 windows 4-5
+    assert cmapss.history_mean(f, eng, 3)[:, 0].tolist() == [0, 0.5, 1, 2, 4, 4.5]
+
+    seen = {}
+
+    def fit_predict(f_tr, y_tr, f_te):
+        seen["train"], seen["test"] = f_tr[:, 0].tolist(), f_te[:, 0].tolist()
+        return np.array([-5.0, 300.0, 7.0])
+
+    protocol = cmapss.CMAPSSProtocol(window=3, history=3, label_fractions=(1.0,))
+    r = cmapss.cmapss_report(lambda w: w[:, -1, :1], fit_predict, data, protocol)
+    # column 0 of row i is 24 i: each window's last row, averaged over real windows only
+    assert seen["train"] == [48, 60, 72, 96, 48, 60] and seen["test"] == [96, 24, 60]
+    # predictions clipped to [0, 125] before scoring against [3, 125, 0]
+    assert r["fractions"]["1.0"]["rmse"] == pytest.approx(np.sqrt((9 + 0 + 49) / 3))
+    unclipped = cmapss.cmapss_report(lambda w: w[:, -1, :1], fit_predict, data,
+                                     replace(protocol, clip=False))
+    assert unclipped["fractions"]["1.0"]["rmse"] > r["fractions"]["1.0"]["rmse"]
+
+
 # ---- ETT metrics and windows ----------------------------------------------------------------
 
 def test_mse_mae_and_forecast_windows():
@@ -180,14 +215,17 @@ def test_cmapss_loader_and_baselines(cmapss_data):
     def featurize(x):
         return cmapss.window_stats(x, channels)
 
-    ridge = cmapss.cmapss_report(featurize, cmapss.ridge_fit_predict(), cmapss_data,
-                                 cmapss.CMAPSSProtocol())
+    ridge = cmapss.cmapss_report(featurize, cmapss.ridge_fit_predict(), cmapss_data, CMAPSS_V1)
     assert ridge["fractions"]["1.0"]["rmse"] == pytest.approx(16.89, abs=0.05)
     few = ridge["fractions"]["0.1"]
     assert few["engines"] == 10 and len(few["per_seed"]) == 5 and few["rmse_std"] > 0
-    full_only = cmapss.CMAPSSProtocol(label_fractions=(1.0,))
+    full_only = replace(CMAPSS_V1, label_fractions=(1.0,))
     boost = cmapss.cmapss_report(featurize, cmapss.boosting_fit_predict(), cmapss_data, full_only)
     assert boost["fractions"]["1.0"]["rmse"] == pytest.approx(12.25, abs=0.5)
+    # v2 clips predictions to [0, 125]: ridge's go outside it, boosting's hardly
+    v2 = cmapss.cmapss_report(featurize, cmapss.ridge_fit_predict(), cmapss_data,
+                              replace(cmapss.CMAPSSProtocol(), label_fractions=(1.0,)))
+    assert v2["fractions"]["1.0"]["rmse"] == pytest.approx(15.06, abs=0.05)
 
 
 def test_etth_loader_and_ridge_baseline(ett_data):

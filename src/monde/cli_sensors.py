@@ -177,7 +177,8 @@ def run_eval(args, emit) -> int:
         r = cmapss_eval(model, load_cmapss(root))
         rows = [("monde latents + " + k, v) for k, v in r["monde"].items()]
         rows += list(r["baselines"].items())
-        human = "C-MAPSS FD001 RUL (cap 125, last test cycle): RMSE with 100% / 10% of engines labelled\n"
+        human = ("C-MAPSS FD001 RUL (cap 125, last test cycle, predictions clipped to 0-125): "
+                 "RMSE with 100% / 10% of engines labelled\n")
         human += "\n".join(f"  {name:<28} {v['fractions']['1.0']['rmse']:6.2f}   "
                            f"{v['fractions']['0.1']['rmse']:6.2f} ± {v['fractions']['0.1']['rmse_std']:.2f}"
                            for name, v in rows)

@@ -6,6 +6,12 @@ F_test) -> [N_test]`` (a regressor: :func:`ridge_fit_predict`, :func:`boosting_f
 :func:`cmapss_report` featurizes every training window once, then for each labelled fraction
 and seed fits the regressor on the windows of the labelled engines only and scores the last
 window of each test engine (RMSE and the PHM08 score against the capped true RUL).
+
+Protocol v2 (2026-12-07) clips predictions to ``[0, rul_cap]``, the target's own range; v1 ran
+with ``CMAPSSProtocol(version=1, clip=False)`` (that instance has a new hash, since fields were
+added, but the same settings). ``history > 1`` reads each prediction from the mean of the
+features of the last ``history`` windows instead of the last one alone (measured, not adopted:
+docs/results.md).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ class CMAPSSProtocol:
     """Frozen C-MAPSS RUL settings (change one → bump ``version``)."""
 
     name: str = "cmapss-rul"
-    version: int = 1
+    version: int = 2
     subset: str = "FD001"
     rul_cap: int = 125
     """Training targets and test truth are ``min(RUL, rul_cap)`` (piecewise-linear RUL)."""
@@ -38,6 +44,14 @@ class CMAPSSProtocol:
     """Fractions of training engines whose windows have labels (the rest are unused)."""
     label_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     """Seeds drawing the labelled engines when a fraction is below 1 (mean ± std over them)."""
+    history: int = 1
+    """Windows whose features are averaged per prediction, training and test alike: the one
+    ending at the predicted cycle and up to ``history - 1`` ending before it (fewer where an
+    engine has fewer). 5 lowered the latents' RMSE on engine cross-validation (13.75 → 13.42)
+    and on the test engines with all labels (12.28 → 12.21) but raised it with 10% of the labels
+    (17.98 → 18.51), and it costs boosting on window statistics 1.5: not adopted."""
+    clip: bool = True
+    """Clip predictions to ``[0, rul_cap]`` (a regressor's values outside it are never right)."""
 
 
 @dataclass
@@ -126,6 +140,45 @@ def test_windows(data: CMAPSSData, window: int, *, cap: int):
     return np.stack(xs), np.minimum(data.rul_test, cap)
 
 
+def test_histories(data: CMAPSSData, window: int, history: int, *, cap: int):
+    """The last ``history`` windows of each test engine, newest first.
+
+    Returns ``(X [n_test * history, window, 24], real [n_test], y [n_test])``: rows
+    ``i * history + j`` hold engine ``i``'s window ending ``j`` cycles before its last cycle;
+    ``real[i]`` counts those that exist (an engine with ``L`` cycles has ``max(1, L - window
+    + 1)``, capped at ``history``; the rest repeat its oldest window and are not averaged).
+    An engine shorter than ``window`` is left-padded as in :func:`test_windows`.
+    """
+    if history < 1:
+        raise ConfigError(f"history must be at least 1 window, got {history}")
+    xs, real = [], []
+    for eng in data.test:
+        if len(eng) < window:
+            eng = np.concatenate([np.repeat(eng[:1], window - len(eng), axis=0), eng])
+        n = min(history, len(eng) - window + 1)
+        real.append(n)
+        ends = [len(eng) - min(j, n - 1) for j in range(history)]
+        xs.extend(eng[e - window:e] for e in ends)
+    return np.stack(xs), np.array(real), np.minimum(data.rul_test, cap)
+
+
+def history_mean(features: np.ndarray, engine: np.ndarray, history: int) -> np.ndarray:
+    """Mean of each training window's features and those of up to ``history - 1`` windows of
+    the same engine ending just before it: ``[N, d]`` → ``[N, d]``.
+
+    ``engine [N]`` is :func:`train_windows`' engine index; an engine's windows are
+    consecutive and in cycle order there, so the windows before row ``n`` are rows ``n-1``…
+    """
+    out = np.array(features, dtype=np.float64, copy=True)
+    count = np.ones(len(out))
+    for j in range(1, history):
+        same = np.zeros(len(out), dtype=bool)
+        same[j:] = engine[j:] == engine[:-j]
+        out[same] += features[:-j][same[j:]]
+        count += same
+    return out / count[:, None]
+
+
 def labelled_engines(n_engines: int, fraction: float, seed: int) -> np.ndarray:
     """Sorted indices of the ``round(fraction * n_engines)`` (at least 1) labelled engines."""
     if not 0.0 < fraction <= 1.0:
@@ -165,12 +218,16 @@ def cmapss_report(featurize: Callable[[np.ndarray], np.ndarray],
     if data.subset != protocol.subset:
         raise ConfigError(f"data are subset {data.subset}, the protocol is {protocol.subset}")
     t0 = time.perf_counter()
+    k = protocol.history
     x_tr, y_tr, eng = train_windows(data, protocol.window, cap=protocol.rul_cap)
-    x_te, y_te = test_windows(data, protocol.window, cap=protocol.rul_cap)
+    x_te, real, y_te = test_histories(data, protocol.window, k, cap=protocol.rul_cap)
     f_tr, f_te = np.asarray(featurize(x_tr)), np.asarray(featurize(x_te))
     if f_tr.ndim != 2 or f_tr.shape[0] != len(x_tr) or f_te.shape != (len(x_te), f_tr.shape[1]):
         raise DataError(f"featurize must return [N, d] for N windows; got {f_tr.shape} for "
                         f"{len(x_tr)} training and {f_te.shape} for {len(x_te)} test windows")
+    f_tr = history_mean(f_tr, eng, k)
+    use = (np.arange(k)[None, :] < real[:, None]).astype(np.float64)        # [n_test, k]
+    f_te = np.einsum("nkd,nk->nd", f_te.reshape(len(real), k, -1), use) / real[:, None]
     fractions = {}
     for frac in protocol.label_fractions:
         seeds = protocol.label_seeds if frac < 1.0 else protocol.label_seeds[:1]
@@ -178,6 +235,8 @@ def cmapss_report(featurize: Callable[[np.ndarray], np.ndarray],
         for seed in seeds:
             keep = np.isin(eng, labelled_engines(len(data.train), frac, seed))
             pred = np.asarray(fit_predict(f_tr[keep], y_tr[keep], f_te), float).reshape(-1)
+            if protocol.clip:
+                pred = np.clip(pred, 0, protocol.rul_cap)
             runs.append({"seed": seed, "rmse": rmse(pred, y_te), "score": phm08_score(pred, y_te)})
         r, s = np.array([u["rmse"] for u in runs]), np.array([u["score"] for u in runs])
         fractions[str(frac)] = {
