@@ -132,12 +132,8 @@ def test_windows(data: CMAPSSData, window: int, *, cap: int):
     An engine shorter than ``window`` is left-padded by repeating its first cycle (the usual
     choice: it adds no trend). ``y`` is ``min(true RUL, cap)``.
     """
-    xs = []
-    for eng in data.test:
-        if len(eng) < window:
-            eng = np.concatenate([np.repeat(eng[:1], window - len(eng), axis=0), eng])
-        xs.append(eng[-window:])
-    return np.stack(xs), np.minimum(data.rul_test, cap)
+    x, _, y = test_histories(data, window, 1, cap=cap)
+    return x, y
 
 
 def test_histories(data: CMAPSSData, window: int, history: int, *, cap: int):
@@ -147,7 +143,7 @@ def test_histories(data: CMAPSSData, window: int, history: int, *, cap: int):
     ``i * history + j`` hold engine ``i``'s window ending ``j`` cycles before its last cycle;
     ``real[i]`` counts those that exist (an engine with ``L`` cycles has ``max(1, L - window
     + 1)``, capped at ``history``; the rest repeat its oldest window and are not averaged).
-    An engine shorter than ``window`` is left-padded as in :func:`test_windows`.
+    An engine shorter than ``window`` is left-padded by repeating its first cycle.
     """
     if history < 1:
         raise ConfigError(f"history must be at least 1 window, got {history}")
