@@ -106,6 +106,42 @@ def test_surprise_blur_forgives_a_forecast_one_cell_off(target, monkeypatch):
         CausalVideoConfig(surprise_blur=-1).validate()
 
 
+def test_surprise_over_longer_leads_averages_calibrated_open_loop_errors():
+    from monde.jepa.causal_video import calibrate_step_scale
+
+    cfg = CausalVideoConfig(**SMALL, surprise_horizon=3)  # context 3
+    net = CausalVideoJEPA(cfg).eval()
+    video = _video(14)
+    with torch.no_grad():
+        z = net.encode(video.float()[None] / 255)[0]  # [14, C, h, w]
+        lead = net.lead_errors(z)  # [3 leads, 11 forecast frames]
+        assert lead.shape == (3, 11)
+        assert lead[1, :1].isnan().all() and lead[2, :2].isnan().all()
+        assert not lead[0].isnan().any() and not lead[2, 2:].isnan().any()
+        one = CausalVideoJEPA(CausalVideoConfig(**SMALL))
+        one.load_state_dict(net.state_dict())
+        torch.testing.assert_close(lead[0], one.step_errors(z))  # lead 1: the one-step forecast
+        # lead 2 of frame 4 (column 1): two steps rolled out from frames 0-2
+        expect = (net.rollout(z[None, :3], 2)[0, 1] - z[4]).pow(2).sum(0).max()
+        assert lead[1, 1].item() == pytest.approx(expect.item(), rel=1e-5)
+        with pytest.raises(ConfigError, match="step_scale"):
+            net.step_errors(z)  # not calibrated
+        cfg.step_scale = (1.0, 2.0, 4.0)
+        want = (lead / torch.tensor([1.0, 2.0, 4.0])[:, None]).nanmean(0)
+        torch.testing.assert_close(net.step_errors(z), want)
+    # Streaming in chunks keeps enough frames for the longest lead: same scores as one pass.
+    model = CausalVideoWorldModel(net)
+    whole, chunked = (model.surprise(video, batch_size=b).scores for b in (64, 4))
+    np.testing.assert_allclose(chunked[3:], whole[3:], rtol=1e-4)
+    np.testing.assert_allclose(whole[3:], want.numpy(), rtol=1e-4)
+    scale = calibrate_step_scale(net, torch.rand(4, 6, 3, 32, 32))
+    assert len(scale) == 3 and all(v > 0 for v in scale)
+    with pytest.raises(ValueError, match="at least 6 frames"):
+        calibrate_step_scale(net, torch.rand(2, 5, 3, 32, 32))
+    with pytest.raises(ConfigError, match="surprise_horizon"):
+        CausalVideoConfig(target="pixels", surprise_horizon=2).validate()
+
+
 def test_surprise_rejects_bad_settings_and_input():
     model = CausalVideoWorldModel(CausalVideoJEPA(CausalVideoConfig(**SMALL)))
     video = _video(6)
@@ -146,6 +182,9 @@ def test_train_save_load_and_a_rerun_resumes(tmp_path, capsys):
     assert isinstance(model, CausalVideoWorldModel) and model.target == "latent"
     from monde.worlds.intphys import IntPhys
 
+    # the recipe scores 8 leads, each calibrated on normal clips at the end of training
+    assert model.config.surprise_horizon == 8 and len(model.config.step_scale) == 8
+    assert all(v > 0 for v in model.config.step_scale)
     clip = IntPhys().pairs("continuity", 1, 0).impossible[0]
     s = model.surprise(clip).scores
     assert np.isfinite(s[8:]).all()

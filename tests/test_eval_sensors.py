@@ -80,6 +80,13 @@ def test_eval_cmapss_probes_latents_beside_window_statistics(tmp_path, capsys):
     assert r["protocol"]["version"] == 2  # v1 without clipping gave 16.89
     assert r["baselines"]["window_stats_ridge"]["fractions"]["1.0"]["rmse"] == pytest.approx(
         15.06, abs=0.05)
+    # Each monde read-out against the best baseline (boosting, 12.06), paired over engines.
+    for name in ("monde_ridge", "monde_boosting"):
+        c = r["comparison"][name]
+        assert c["baseline"] == "window_stats_boosting" and c["ci"][0] < c["difference"] < c["ci"][1]
+    lo, hi = r["baselines"]["window_stats_boosting"]["fractions"]["1.0"]["rmse_ci90"]
+    assert lo < 12.06 < hi
+    assert "predictions" not in r["monde"]["ridge"]["fractions"]["0.1"]["per_seed"][0]
 
 
 def test_a_model_that_does_not_fit_the_protocol_is_refused():

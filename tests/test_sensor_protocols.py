@@ -169,9 +169,36 @@ def test_cmapss_history_averaging_and_clipping():
     assert seen["train"] == [48, 60, 72, 96, 48, 60] and seen["test"] == [96, 24, 60]
     # predictions clipped to [0, 125] before scoring against [3, 125, 0]
     assert r["fractions"]["1.0"]["rmse"] == pytest.approx(np.sqrt((9 + 0 + 49) / 3))
+    assert r["fractions"]["1.0"]["per_seed"][0]["predictions"] == [0, 125, 7]
+    assert r["truth"] == [3, 125, 0]
+    lo, hi = r["fractions"]["1.0"]["rmse_ci90"]
+    assert 0 <= lo <= r["fractions"]["1.0"]["rmse"] <= hi <= 7
     unclipped = cmapss.cmapss_report(lambda w: w[:, -1, :1], fit_predict, data,
                                      replace(protocol, clip=False))
     assert unclipped["fractions"]["1.0"]["rmse"] > r["fractions"]["1.0"]["rmse"]
+
+
+def test_cmapss_bootstrap_intervals():
+    true = np.linspace(0, 125, 100)
+    exact = cmapss.bootstrap_rmse(true, true)
+    assert exact == [0.0, 0.0]
+    rng = np.random.default_rng(1)
+    pred = true + rng.normal(0, 10, 100)
+    lo, hi = cmapss.bootstrap_rmse(pred, true)
+    assert lo < cmapss.rmse(pred, true) < hi and hi - lo > 1.0  # 100 engines: wide
+    # One wild engine moves the RMSE, and the interval widens to show it.
+    wild = pred.copy()
+    wild[0] += 80
+    lo2, hi2 = cmapss.bootstrap_rmse(wild, true)
+    assert hi2 - lo2 > 2 * (hi - lo)
+    # Paired: a shift shared by both cancels; a uniformly better prediction is resolved.
+    same = cmapss.paired_rmse_difference(pred, pred, true)
+    assert same == {"difference": 0.0, "ci": [0.0, 0.0]}
+    better = cmapss.paired_rmse_difference(true + 0.5 * (pred - true), pred, true)
+    assert better["difference"] == pytest.approx(-0.5 * cmapss.rmse(pred, true))
+    assert better["ci"][1] < 0
+    noisy = cmapss.paired_rmse_difference(pred, true + rng.normal(0, 10, 100), true)
+    assert noisy["ci"][0] < 0 < noisy["ci"][1]  # two equally good read-outs: not told apart
 
 
 # ---- ETT metrics and windows ----------------------------------------------------------------

@@ -179,9 +179,12 @@ def run_eval(args, emit) -> int:
         rows += list(r["baselines"].items())
         human = ("C-MAPSS FD001 RUL (cap 125, last test cycle, predictions clipped to 0-125): "
                  "RMSE with 100% / 10% of engines labelled\n")
-        human += "\n".join(f"  {name:<28} {v['fractions']['1.0']['rmse']:6.2f}   "
-                           f"{v['fractions']['0.1']['rmse']:6.2f} ± {v['fractions']['0.1']['rmse_std']:.2f}"
+        human += "\n".join(f"  {name:<28} {v['fractions']['1.0']['rmse']:6.2f} "
+                           "(90% CI {:.1f}-{:.1f})   ".format(*v['fractions']['1.0']['rmse_ci90'])
+                           + f"{v['fractions']['0.1']['rmse']:6.2f} ± {v['fractions']['0.1']['rmse_std']:.2f}"
                            for name, v in rows)
+        human += "".join(f"\n  {k} minus {c['baseline']}: {c['difference']:+.2f} (paired 90% CI "
+                         f"{c['ci'][0]:+.2f} to {c['ci'][1]:+.2f})" for k, c in r["comparison"].items())
     r["seconds"] = round(time.perf_counter() - t0, 1)
     r["train"] = {"steps": s["steps"], "seconds": s["seconds"], "model": str(out)}
     (out / "eval.json").write_text(json.dumps(r, indent=2, default=str))

@@ -121,11 +121,12 @@ def _video_shape(model) -> tuple[int, int, int]:
 
 
 def _identity(model) -> dict:
-    """What the report says about a model: recipe, target, and its own surprise tolerance."""
+    """What the report says about a model: recipe, target, and how it scores surprise."""
     out = {"recipe": model.meta.get("recipe"), "target": model.target}
-    blur = getattr(model.config, "surprise_blur", None)  # frame-causal models only
-    if blur is not None:
-        out["surprise_blur"] = blur
+    for key in ("surprise_blur", "surprise_horizon"):  # frame-causal models only
+        value = getattr(model.config, key, None)
+        if value is not None:
+            out[key] = value
     return out
 
 

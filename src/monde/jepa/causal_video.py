@@ -23,7 +23,11 @@ the loss is a pixel error; no regulariser is needed since pixels cannot collapse
 Surprise (:meth:`CausalVideoJEPA.step_errors`): the error of the one-step forecast of a frame,
 per cell (optionally after averaging forecast and frame over neighbouring cells,
 ``surprise_blur``), reduced over the map by ``max`` (one small object: the cell where the
-world broke) or ``mean``.
+world broke) or ``mean``. With ``surprise_horizon`` H > 1 a frame is also forecast open-loop
+from the contexts that ended 2 … H frames before it (:meth:`CausalVideoJEPA.lead_errors`), and
+its surprise is the mean over leads of each error divided by that lead's median on training
+clips (``step_scale``, measured at the end of training by :func:`calibrate_step_scale`): a
+slow departure from the laws — a ball hovering instead of falling — adds up over the leads.
 """
 
 from __future__ import annotations
@@ -75,6 +79,15 @@ class CausalVideoConfig:
     averaged over (2b+1)² neighbourhoods of cells (for the pixel target: the decoded and the
     observed frame's pixels averaged over the same areas) before they are compared, so that an object forecast a cell away from where it shows
     up is not scored as a violation. 0 compares cell by cell."""
+    surprise_horizon: int = 1
+    """Forecast lengths a frame's surprise averages over (latent target only): frame *t* is
+    also forecast open-loop from the context that ended 2, 3 … ``surprise_horizon`` frames
+    earlier, each error divided by ``step_scale`` (its typical size at that lead on training
+    clips) before the average. A ball that hovers or falls upward differs from a free fall by
+    a fraction of a cell per frame, but by several cells after a few frames."""
+    step_scale: tuple[float, ...] = ()
+    """Median per-frame error at each lead 1 … ``surprise_horizon`` on training clips, measured
+    at the end of training (:func:`calibrate_step_scale`); empty before that."""
 
     @property
     def clip_frames(self) -> int:
@@ -105,6 +118,9 @@ class CausalVideoConfig:
             raise ConfigError("model.predictor_layers must be >= 2")
         if self.surprise_blur < 0:
             raise ConfigError(f"model.surprise_blur must be >= 0, got {self.surprise_blur}")
+        if self.surprise_horizon < 1 or (self.surprise_horizon > 1 and self.pixels):
+            raise ConfigError(f"model.surprise_horizon must be >= 1 (and 1 for the pixel "
+                              f"target), got {self.surprise_horizon}")
 
 
 def _blur(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -176,8 +192,10 @@ class CausalVideoJEPA(nn.Module):
             tokens: how the per-cell errors of a frame combine, ``max`` or ``mean``.
             blur: spatial tolerance in cells (None: the model's ``surprise_blur``).
         """
-        pred = self.forecast(z[None])[0]  # [N-K, C, h, w]
         b = self.cfg.surprise_blur if blur is None else blur
+        if self.cfg.surprise_horizon > 1:
+            return self._horizon_errors(z, tokens, b)
+        pred = self.forecast(z[None])[0]  # [N-K, C, h, w]
         if self.pixels:
             if frames is None:
                 raise ValueError("a pixel-target model needs the frames to compare against")
@@ -196,6 +214,37 @@ class CausalVideoJEPA(nn.Module):
             err = (seen - want).pow(2).sum(1)  # [N-K, h, w]
         err = err.flatten(1)
         return err.amax(1) if tokens == "max" else err.mean(1)
+
+    def lead_errors(self, z: torch.Tensor, tokens: str = "max", blur: int = 0) -> torch.Tensor:
+        """``[H, N-K]`` error of frame ``K + i`` forecast open-loop ``j + 1`` steps ahead (row
+        ``j``, ``H = surprise_horizon``), NaN where the video starts too late for that lead.
+
+        ``z``: latent maps ``[N, C_map, h, w]`` of N consecutive frames.
+        """
+        K, H, N = self.cfg.context, self.cfg.surprise_horizon, len(z)
+        starts = N - K  # a rollout from every context window that has a next frame
+        hist = z.unfold(0, K, 1)[:starts].permute(0, 4, 1, 2, 3)  # [S, K, C, h, w]
+        roll = self.rollout(hist, H).float()  # [S, H, C, h, w]
+        want = z[K:].float()
+        if blur:
+            roll = _blur(roll.flatten(0, 1), blur).reshape(roll.shape)
+            want = _blur(want, blur)
+        out = torch.full((H, starts), float("nan"))
+        for j in range(min(H, starts)):  # lead j+1 from start s forecasts frame s + K + j
+            err = (roll[:starts - j, j] - want[j:]).pow(2).sum(1).flatten(1)
+            out[j, j:] = (err.amax(1) if tokens == "max" else err.mean(1)).cpu()
+        return out
+
+    def _horizon_errors(self, z: torch.Tensor, tokens: str, blur: int) -> torch.Tensor:
+        """Per-frame mean over leads of ``lead_errors / step_scale``: ``[N-K]``."""
+        H = self.cfg.surprise_horizon
+        if len(self.cfg.step_scale) < H:
+            from monde.errors import ConfigError
+            raise ConfigError(f"surprise_horizon {H} needs step_scale calibrated for {H} leads "
+                              f"(it has {len(self.cfg.step_scale)}); run calibrate_step_scale "
+                              "or set model.surprise_horizon=1")
+        scale = torch.tensor(self.cfg.step_scale[:H], dtype=torch.float32)[:, None]
+        return (self.lead_errors(z, tokens, blur) / scale).nanmean(0)
 
     # ------------------------------------------------------------------ training
     def forward(self, x: torch.Tensor, step: int = 0,
@@ -223,3 +272,16 @@ class CausalVideoJEPA(nn.Module):
 
     def after_step(self, step: int, total_steps: int) -> None:
         """Nothing to update between steps (no EMA target)."""
+
+
+@torch.no_grad()
+def calibrate_step_scale(net: CausalVideoJEPA, clips: torch.Tensor) -> tuple[float, ...]:
+    """Median per-frame error at each lead 1 … ``surprise_horizon`` over ``clips [B, T, C, H,
+    W]`` (float in [0, 1], normal footage, ``T >= context + surprise_horizon``), measured the
+    way surprise is (the model's blur, ``max`` over cells)."""
+    K, H = net.cfg.context, net.cfg.surprise_horizon
+    if clips.shape[1] < K + H:
+        raise ValueError(f"calibration clips need at least {K + H} frames, got {clips.shape[1]}")
+    z = net.encode(clips)
+    errs = torch.cat([net.lead_errors(zi, "max", net.cfg.surprise_blur) for zi in z], 1)
+    return tuple(round(float(e[~e.isnan()].median()), 6) for e in errs)

@@ -119,16 +119,21 @@ class CausalVideoWorldModel(WithoutActions):
         scores: list[np.ndarray] = []
         hist = None
         n = 0
+        # Frames kept from the previous chunk: the context, and for a model that also scores
+        # longer leads the frames its earlier contexts start from.
+        keep = K + self.config.surprise_horizon - 1
         for chunk in self._chunks(video, batch_size):
             x = self._float(chunk)
             z = self.jepa.encode(x)
             n += len(x)
             allz = z if hist is None else torch.cat([hist, z])
             if len(allz) > K:
-                # forecast frames whose K predecessors are known: the last len(allz) - K
-                frames = x[-(len(allz) - K):] if self.jepa.pixels else None
-                scores.append(self.jepa.step_errors(allz, frames, tokens, blur).float().cpu().numpy())
-            hist = allz[-K:]
+                # frames whose K predecessors are known; only this chunk's are new
+                new = min(len(z), len(allz) - K)
+                frames = x[-new:] if self.jepa.pixels else None
+                err = self.jepa.step_errors(allz, frames, tokens, blur)[-new:]
+                scores.append(err.float().cpu().numpy())
+            hist = allz[-keep:]
         if n <= K:
             raise DataError(f"the video has {n} frames but this model needs at "
                             f"least {K + 1} (its context of {K} plus one to forecast)")
