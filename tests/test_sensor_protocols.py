@@ -266,3 +266,21 @@ def test_etth_loader_and_ridge_baseline(ett_data):
     assert report["horizons"]["720"]["windows"] == 2880 - 720 + 1
     assert report["mse"] == pytest.approx(0.409, abs=0.005)
     assert report["protocol"]["hash"] == protocol_record(protocol)["hash"]
+
+
+def test_cmapss_comparison_is_against_the_best_baseline():
+    from monde.evals.plant import _compare_full_labels
+
+    truth = [10.0, 50.0, 100.0, 120.0]
+
+    def fit(pred):
+        return {"fractions": {"1.0": {"rmse": cmapss.rmse(pred, truth),
+                                      "per_seed": [{"predictions": pred}]}}, "truth": truth}
+
+    out = {"protocol": {"settings": {"label_fractions": [1.0, 0.1]}},
+           "monde": {"ridge": fit([12.0, 50.0, 100.0, 120.0])},
+           "baselines": {"a": fit([20.0, 60.0, 90.0, 110.0]), "b": fit([10.0, 55.0, 100.0, 120.0])}}
+    c = _compare_full_labels(out)["monde_ridge"]
+    assert c["baseline"] == "b" and c["difference"] == pytest.approx(1.0 - np.sqrt(25 / 4))
+    out["protocol"]["settings"]["label_fractions"] = [0.1]
+    assert _compare_full_labels(out) == {}  # no all-labels fit: nothing to pair

@@ -112,7 +112,11 @@ def cmapss_eval(model, data: CMAPSSData, protocol: CMAPSSProtocol | None = None)
 
 def _compare_full_labels(out: dict) -> dict:
     """Each monde read-out against the baseline with the lowest RMSE at 100% labels: the paired
-    difference of RMSE (negative: monde better) with its 90% bootstrap interval over engines."""
+    difference of RMSE (negative: monde better) with its 90% bootstrap interval over engines.
+    Empty when the protocol has no all-labels fraction."""
+    if 1.0 not in out["protocol"]["settings"]["label_fractions"]:
+        return {}
+
     def full(v):
         return np.array(v["fractions"]["1.0"]["per_seed"][0]["predictions"])
 

@@ -145,7 +145,8 @@ _CALIBRATION_CLIPS = 256
 
 
 def _calibration_source(cfg: CausalVideoRunConfig):
-    """Normal clips of ``context + surprise_horizon`` frames, a stream training never draws."""
+    """Normal clips of ``context + surprise_horizon`` frames, drawn with seed ``train.seed + 1``
+    (not the training stream)."""
     m, frames = cfg.model, cfg.model.context + cfg.model.surprise_horizon
     if cfg.data.source == "balls":
         return BallsSource(replace(cfg.data.balls, frames=frames), seed=cfg.train.seed + 1)
@@ -159,6 +160,8 @@ def _calibrating_exporter(run, cfg: CausalVideoRunConfig, calib, meta: dict, fac
     from monde.recipes.runs import exporter
 
     def export(state: dict, result) -> None:
+        if result.steps == result.resumed_from and (run.out / "config.json").is_file():
+            return  # a finished run rerun: nothing trained, the export stands
         net = CausalVideoJEPA(cfg.model)
         net.load_state_dict(state)
         scale = calibrate_step_scale(net.eval(), calib.batch(0, _CALIBRATION_CLIPS))
