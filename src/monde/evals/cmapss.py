@@ -190,16 +190,25 @@ def rmse(pred: np.ndarray, true: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(pred, float) - np.asarray(true, float)) ** 2)))
 
 
+def _resampled_rmse(pred: np.ndarray, true: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """``[resamples]`` RMSE of ``pred`` over test engines drawn with replacement; the same
+    ``seed`` draws the same engines, which is what pairs two read-outs."""
+    pred, true = np.asarray(pred, float).reshape(-1), np.asarray(true, float).reshape(-1)
+    idx = np.random.default_rng(seed).integers(0, len(true), size=(resamples, len(true)))
+    return np.sqrt(((pred[idx] - true[idx]) ** 2).mean(1))
+
+
+def _interval(values: np.ndarray, level: float) -> list[float]:
+    q = (1 - level) / 2
+    return [float(v) for v in np.quantile(values, [q, 1 - q])]
+
+
 def bootstrap_rmse(pred: np.ndarray, true: np.ndarray, *, resamples: int = 2000,
                    seed: int = 0, level: float = 0.9) -> list[float]:
     """Percentile bootstrap interval ``[lo, hi]`` of the RMSE over test engines (resampled
     with replacement). FD001 has 100 test engines and a few of them carry most of the squared
     error, so a single RMSE moves by about ±2 under resampling: read figures with it."""
-    pred, true = np.asarray(pred, float).reshape(-1), np.asarray(true, float).reshape(-1)
-    idx = np.random.default_rng(seed).integers(0, len(true), size=(resamples, len(true)))
-    r = np.sqrt(((pred[idx] - true[idx]) ** 2).mean(1))
-    q = (1 - level) / 2
-    return [float(v) for v in np.quantile(r, [q, 1 - q])]
+    return _interval(_resampled_rmse(pred, true, resamples, seed), level)
 
 
 def paired_rmse_difference(pred_a: np.ndarray, pred_b: np.ndarray, true: np.ndarray, *,
@@ -210,13 +219,8 @@ def paired_rmse_difference(pred_a: np.ndarray, pred_b: np.ndarray, true: np.ndar
     Returns ``{"difference", "ci"}``; an interval that holds 0 means the test engines cannot
     tell the two apart at that level.
     """
-    a, b = np.asarray(pred_a, float).reshape(-1), np.asarray(pred_b, float).reshape(-1)
-    t = np.asarray(true, float).reshape(-1)
-    idx = np.random.default_rng(seed).integers(0, len(t), size=(resamples, len(t)))
-    d = (np.sqrt(((a[idx] - t[idx]) ** 2).mean(1)) - np.sqrt(((b[idx] - t[idx]) ** 2).mean(1)))
-    q = (1 - level) / 2
-    return {"difference": rmse(a, t) - rmse(b, t),
-            "ci": [float(v) for v in np.quantile(d, [q, 1 - q])]}
+    d = _resampled_rmse(pred_a, true, resamples, seed) - _resampled_rmse(pred_b, true, resamples, seed)
+    return {"difference": rmse(pred_a, true) - rmse(pred_b, true), "ci": _interval(d, level)}
 
 
 def phm08_score(pred: np.ndarray, true: np.ndarray) -> float:

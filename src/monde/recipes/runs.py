@@ -100,18 +100,21 @@ def _first_difference(a, b, path: str = "") -> str:
     return f"'{path}': {a!r} there, {b!r} now"
 
 
-def exporter(out: Path, model_config: dict, meta: dict, **facts):
+def exporter(out: Path, model_config: dict | Callable[[dict], dict], meta: dict, **facts):
     """The trainer's ``export`` callback: write the model folder into ``out``.
 
     ``config.json`` gets ``meta``, the training facts (steps, time, loss, rank) and ``facts``.
-    A finished run that is rerun trains nothing and keeps its export (and training time).
+    ``model_config`` may be a function of the trained weights (``state -> dict``) for a model
+    that measures something on them before it is saved. A finished run that is rerun trains
+    nothing and keeps its export (and training time).
     """
     from monde.train.checkpoint import save_model_folder
 
     def export(state: dict, result) -> None:
         if result.steps == result.resumed_from and (out / "config.json").is_file():
             return
-        save_model_folder(out, model=state, config={"model": model_config}, meta={
+        config = model_config(state) if callable(model_config) else model_config
+        save_model_folder(out, model=state, config={"model": config}, meta={
             **meta, "monde_version": __version__, "steps": result.steps,
             "train_seconds": round(result.seconds, 1), "final_loss": result.final_loss,
             "effective_rank": result.effective_rank, **facts})

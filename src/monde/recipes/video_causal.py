@@ -159,13 +159,10 @@ def _calibrating_exporter(run, cfg: CausalVideoRunConfig, calib, meta: dict, fac
     from monde.jepa.causal_video import calibrate_step_scale
     from monde.recipes.runs import exporter
 
-    def export(state: dict, result) -> None:
-        if result.steps == result.resumed_from and (run.out / "config.json").is_file():
-            return  # a finished run rerun: nothing trained, the export stands
+    def calibrated(state: dict) -> dict:
         net = CausalVideoJEPA(cfg.model)
         net.load_state_dict(state)
         scale = calibrate_step_scale(net.eval(), calib.batch(0, _CALIBRATION_CLIPS))
-        model_config = {**run.config["model"], "step_scale": list(scale)}
-        exporter(run.out, model_config, meta, **facts)(state, result)
+        return {**run.config["model"], "step_scale": list(scale)}
 
-    return export
+    return exporter(run.out, calibrated, meta, **facts)
