@@ -19,5 +19,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
       || .venv/bin/pip install --quiet "torch>=2.4"
   fi
 fi
-.venv/bin/pip install --quiet -e ".[dev]"
+# --prefer-binary: take a package's newest *wheel* over a newer source release that would
+# need a C compiler (tep-studio 0.2.0 ships only source; 0.1.1 has a manylinux wheel).
+.venv/bin/pip install --quiet --prefer-binary -e ".[dev]"
 .venv/bin/python -c "import monde, torch; print(f'monde {monde.__version__} ready (torch {torch.__version__})')"

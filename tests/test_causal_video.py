@@ -42,6 +42,19 @@ def test_loss_trains_every_part(target):
         net(torch.rand(2, 3, 3, 32, 32))
 
 
+@pytest.mark.parametrize("target_grad", [True, False])
+def test_detached_targets_take_no_gradient_from_the_forecast_losses(target_grad):
+    """The last frame of a clip is only ever a target: with ``target_grad=False`` (and the
+    regulariser off) the loss must not depend on its pixels through any gradient path."""
+    cfg = CausalVideoConfig(**SMALL, target_grad=target_grad, std_weight=0.0, cov_weight=0.0)
+    net = CausalVideoJEPA(cfg)
+    x = torch.rand(2, 5, 3, 32, 32, requires_grad=True)
+    net(x).loss.backward()
+    last = x.grad[:, -1].abs().sum()
+    assert (last > 0) if target_grad else (last == 0)
+    assert x.grad[:, :3].abs().sum() > 0  # context frames train the encoder either way
+
+
 def test_forecast_uses_only_the_frames_before():
     """Changing frame t must not change the forecasts of frames <= t (causality)."""
     net = CausalVideoJEPA(CausalVideoConfig(**SMALL)).eval()

@@ -217,3 +217,9 @@ def test_fit_and_score_with_roughness_tokens(plant_files, tmp_path, capsys):
     capsys.readouterr()
     assert main(["info", str(out)]) == 0
     assert "(values and roughness)" in capsys.readouterr().out
+
+
+def test_eval_tep_control_refuses_a_model_of_another_plant(fitted, capsys):
+    assert main(["eval", "tep-control", "--model", str(fitted)]) == 2
+    err = capsys.readouterr().err
+    assert "monde train tep-control" in err and "Traceback" not in err

@@ -89,10 +89,10 @@ def _rul(args, emit) -> int:
 def add_eval_parser(sub) -> None:
     """Register ``monde eval``: train the protocol's recipe (or reuse it), evaluate."""
     e = sub.add_parser("eval", help="frozen protocols: monde eval physics | actions | fsdd | machine "
-                       "| tep | cmapss | etth | av (trains unless --model is given, then scores model "
-                       "and baselines)")
+                       "| tep | cmapss | etth | tep-control | av (trains unless --model is given, "
+                       "then scores model and baselines)")
     e.add_argument("protocol", choices=["physics", "actions", "fsdd", "machine", "tep", "cmapss",
-                                        "etth", "av"])
+                                        "etth", "tep-control", "av"])
     e.add_argument("--model", type=Path, default=None,
                    help="evaluate this model folder instead of training the protocol's recipe")
     e.add_argument("--baseline", type=Path, default=None,
@@ -119,7 +119,8 @@ def run_eval(args, emit) -> int:
     from monde.jepa.sensor_world_model import SensorWorldModel
     from monde.recipes import get_recipe, run_recipe
 
-    root = find_data(args.protocol, args.data)
+    # tep-control simulates its plant (tep-studio); the others read ../shared/data.
+    root = None if args.protocol == "tep-control" else find_data(args.protocol, args.data)
     if args.model is not None:
         # Score a model trained elsewhere (e.g. `monde train etth ... model.x=y`); nothing trains.
         if args.overrides or args.out or args.overwrite:
@@ -128,7 +129,7 @@ def run_eval(args, emit) -> int:
         out, s = args.model, {"steps": None, "seconds": None}
     else:
         cfg = apply_overrides(get_recipe(args.protocol).build(), args.overrides)
-        cfg.data.path = str(root)
+        cfg.data.path = "" if root is None else str(root)
         out = args.out or Path("runs") / f"eval-{args.protocol}"
         s = run_recipe(cfg, out, quiet=args.quiet, overwrite=args.overwrite)
         if s["interrupted"]:
@@ -153,6 +154,11 @@ def run_eval(args, emit) -> int:
                  f"{b['pca_spe_smoothed']['mean_detection_excl']:.3f}, DPCA "
                  f"{b['dpca_spe_smoothed']['mean_detection_excl']:.3f})\n"
                  f"  beats DPCA on faults {r['beats_dpca']}; loses on {r['loses_to_dpca']}")
+    elif args.protocol == "tep-control":
+        from monde.evals.tep_control import evaluate_run, summary
+
+        r = evaluate_run(model, out)
+        human = summary(r)
     elif args.protocol == "etth":
         from monde.evals.etth import load_ett
         from monde.evals.plant import etth_eval

@@ -127,6 +127,25 @@ def _compare_full_labels(out: dict) -> dict:
             for k, v in out["monde"].items()}
 
 
+def random_twin(model, values, actions, runs: list[slice]):
+    """``(twin, read-out fit)``: the same architecture at initialisation (seed 0) with the
+    model's normalisation, its forecast read-out fitted as the recipe fits it — on the rows it
+    trained on, all of ``runs`` but each one's last ``data.holdout`` (0.1 by default; a saved
+    model does not record it), in fp32. What a read-out gets from features nobody trained."""
+    from monde.data.sensor_windows import split_runs
+    from monde.jepa.sensor_forecast import fit_decoder
+    from monde.jepa.sensor_model import SensorJEPA
+    from monde.jepa.sensor_world_model import SensorWorldModel
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = SensorJEPA(model.net.cfg)
+    src = model.net
+    net.set_normalization(src.mean, src.std, src.action_mean, src.action_std)
+    twin = SensorWorldModel(net, model.meta)
+    return twin, fit_decoder(twin, values, actions, split_runs(runs, 0.1)[0])
+
+
 def etth_eval(model, data, protocol=None, *, control: bool = True) -> dict:
     """Forecasts decoded from ``model``'s predicted latents (the linear read-out fitted after
     training), beside the channel-independent ridge baseline, on the ETTh protocol.
@@ -136,11 +155,8 @@ def etth_eval(model, data, protocol=None, *, control: bool = True) -> dict:
     ``baselines.random_init``: what the read-out gets from features nobody trained, so a
     gain from pretraining can be told from one of the architecture or the read-out.
     """
-    from monde.data.sensor_windows import split_runs
     from monde.evals.etth import ChannelRidge, ETTProtocol, etth_report
-    from monde.jepa.sensor_forecast import fit_decoder, forecast_batch
-    from monde.jepa.sensor_model import SensorJEPA
-    from monde.jepa.sensor_world_model import SensorWorldModel
+    from monde.jepa.sensor_forecast import forecast_batch
 
     protocol = protocol or ETTProtocol()
     ctx = model.config.window - model.config.future_patches * model.config.patch
@@ -158,17 +174,8 @@ def etth_eval(model, data, protocol=None, *, control: bool = True) -> dict:
     ridge = ChannelRidge().fit(data.train, protocol.lookback, protocol.horizons)
     base = {"channel_ridge": etth_report(ridge, data, protocol)}
     if control:
-        with torch.random.fork_rng():
-            torch.manual_seed(0)
-            net = SensorJEPA(model.net.cfg)
-        src = model.net
-        net.set_normalization(src.mean, src.std, src.action_mean, src.action_std)
-        twin = SensorWorldModel(net, model.meta)
-        train = data.train.astype(np.float32)
-        # The recipe fits its read-out on the rows it trained on: all but the last
-        # ``data.holdout`` (0.1 by default; a saved model does not record it).
-        runs, _ = split_runs([slice(0, len(train))], 0.1)
-        fit = fit_decoder(twin, train, None, runs)  # as the recipe fits it (fp32)
+        twin, fit = random_twin(model, data.train.astype(np.float32), None,
+                                [slice(0, len(data.train))])
         base["random_init"] = {**etth_report(scorer(twin), data, protocol), "readout": fit}
     for b in base.values():
         b.pop("protocol")

@@ -74,6 +74,11 @@ class CausalVideoConfig:
     """VICReg variance term (latent target only)."""
     cov_weight: float = 1.0
     """VICReg covariance term (latent target only)."""
+    target_grad: bool = True
+    """Let the forecast losses shape the encoded *target* maps as well as the context maps.
+    False detaches the targets (stop-gradient, as in SimSiam / BYOL without the EMA): the
+    encoder then cannot make a hard-to-forecast frame cheaper by encoding less of it (a ball
+    coming out from behind an occluder); VICReg still holds every map against collapse."""
     surprise_blur: int = 0
     """Spatial tolerance of surprise, in cells: the forecast and the observed frame are both
     averaged over (2b+1)² neighbourhoods of cells (for the pixel target: the decoded and the
@@ -126,6 +131,16 @@ class CausalVideoConfig:
 def _blur(x: torch.Tensor, radius: int) -> torch.Tensor:
     """Box average of ``x [N, C, h, w]`` over (2r+1)² neighbourhoods (edges: the part inside)."""
     return F.avg_pool2d(x, 2 * radius + 1, 1, radius, count_include_pad=False)
+
+
+def _map_error(seen: torch.Tensor, want: torch.Tensor, tokens: str, blur: int) -> torch.Tensor:
+    """Error ``[N]`` between forecast and encoded maps ``[N, C, h, w]``: squared difference
+    summed over channels per cell (after a ``blur``-cell box average of both), then ``max`` or
+    ``mean`` over the cells."""
+    if blur:
+        seen, want = _blur(seen, blur), _blur(want, blur)
+    err = (seen - want).pow(2).sum(1).flatten(1)  # [N, h*w]
+    return err.amax(1) if tokens == "max" else err.mean(1)
 
 
 class CausalVideoJEPA(nn.Module):
@@ -208,10 +223,7 @@ class CausalVideoJEPA(nn.Module):
                 err = F.avg_pool2d((seen - want).pow(2).sum(1, keepdim=True),
                                    cell)[:, 0]  # [N-K, h, w]: mean pixel error per cell
         else:
-            seen, want = pred.float(), z[self.cfg.context:].float()
-            if b:
-                seen, want = _blur(seen, b), _blur(want, b)
-            err = (seen - want).pow(2).sum(1)  # [N-K, h, w]
+            return _map_error(pred.float(), z[self.cfg.context:].float(), tokens, b)
         err = err.flatten(1)
         return err.amax(1) if tokens == "max" else err.mean(1)
 
@@ -226,13 +238,9 @@ class CausalVideoJEPA(nn.Module):
         hist = z.unfold(0, K, 1)[:starts].permute(0, 4, 1, 2, 3)  # [S, K, C, h, w]
         roll = self.rollout(hist, H).float()  # [S, H, C, h, w]
         want = z[K:].float()
-        if blur:
-            roll = _blur(roll.flatten(0, 1), blur).reshape(roll.shape)
-            want = _blur(want, blur)
         out = torch.full((H, starts), float("nan"))
         for j in range(min(H, starts)):  # lead j+1 from start s forecasts frame s + K + j
-            err = (roll[:starts - j, j] - want[j:]).pow(2).sum(1).flatten(1)
-            out[j, j:] = (err.amax(1) if tokens == "max" else err.mean(1)).cpu()
+            out[j, j:] = _map_error(roll[:starts - j, j], want[j:], tokens, blur).cpu()
         return out
 
     def _horizon_errors(self, z: torch.Tensor, tokens: str, blur: int) -> torch.Tensor:
@@ -262,8 +270,9 @@ class CausalVideoJEPA(nn.Module):
             rol = F.mse_loss(self.decoder(roll.flatten(0, 1)), frames.flatten(0, 1))
             loss = pred + c.rollout_weight * rol
         else:
-            pred = F.mse_loss(teacher, z[:, c.context:])
-            rol = F.mse_loss(roll, z[:, c.context:])
+            want = z[:, c.context:] if c.target_grad else z[:, c.context:].detach()
+            pred = F.mse_loss(teacher, want)
+            rol = F.mse_loss(roll, want)
             reg = self.vicreg(z.movedim(2, -1).reshape(-1, c.map_channels))
             loss = pred + c.rollout_weight * rol + reg.loss
             parts.update(std=reg.parts["vicreg_std"], cov=reg.parts["vicreg_cov"])

@@ -100,6 +100,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("cmapss", "sensor world model of the C-MAPSS FD001 training engines (monde eval cmapss)",
            sn.cmapss),
     Recipe("etth", "sensor world model of ETTh1's training split (monde eval etth)", sn.etth),
+    Recipe("tep-control", "Tennessee Eastman simulated under setpoint moves, valve moves as "
+           "actions (monde eval tep-control; needs monde[tep])", sn.tep_control),
     Recipe("plant-tiny", "sensor world model of the built-in synthetic plant (64 sensors, CPU minutes)",
            sn.plant_tiny),
 ]}

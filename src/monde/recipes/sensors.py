@@ -15,15 +15,18 @@ from monde.errors import ConfigError
 from monde.jepa.sensor_model import SensorJEPA, SensorModelConfig
 from monde.train.config import TrainConfig
 from monde.worlds.plant import PlantConfig, SyntheticPlant
+from monde.worlds.tep_sim import TepSimConfig
 
 
 @dataclass
 class SensorDataConfig:
     """Where the plant's history comes from."""
 
-    source: Literal["file", "plant", "tep", "cmapss", "etth"] = "file"
+    source: Literal["file", "plant", "tep", "cmapss", "etth", "tep-sim"] = "file"
     """``file``: a CSV/Parquet file read with ``schema``; ``plant``: the built-in synthetic
-    plant; ``tep``/``cmapss``/``etth``: the training part of an evaluation protocol's data."""
+    plant; ``tep``/``cmapss``/``etth``: the training part of an evaluation protocol's data;
+    ``tep-sim``: closed-loop Tennessee Eastman runs under random setpoint moves, with the
+    valve moves as control inputs (:mod:`monde.worlds.tep_sim`, needs ``monde[tep]``)."""
     path: str = ""
     """The history file (``source=file``), or the data folder of a protocol (empty: search
     ``$MONDE_DATA`` and ``../shared/data``)."""
@@ -36,6 +39,12 @@ class SensorDataConfig:
     """The synthetic plant (``source=plant``)."""
     plant_steps: int = 6000
     """Rows of normal operation to simulate (``source=plant``)."""
+    tep_sim: TepSimConfig = field(default_factory=TepSimConfig)
+    """The simulated Tennessee Eastman runs (``source=tep-sim``)."""
+    sim_runs: int = 16
+    """Runs to simulate (``source=tep-sim``); run ``i`` uses seed ``sim_seed + i``."""
+    sim_seed: int = 0
+    """Seed of the first simulated run (``source=tep-sim``)."""
 
 
 @dataclass
@@ -115,6 +124,22 @@ def etth() -> SensorRunConfig:
     return cfg
 
 
+def tep_control() -> SensorRunConfig:
+    """Tennessee Eastman under control moves (``tep-studio``, ``pip install 'monde[tep]'``):
+    16 closed-loop runs of 24 h with random setpoint moves, the 12 applied valve / agitator
+    moves as control inputs, for ``monde eval tep-control`` (what-if forecasts). Forecast
+    masks drawn most often and 3 future patches (36 minutes): the question is what the
+    next half hour looks like under given moves."""
+    cfg = sensors()
+    cfg.recipe = "tep-control"
+    cfg.data.source = "tep-sim"
+    m = cfg.model
+    m.future_patches = 3
+    m.mask_weights = (0.6, 0.2, 0.2)
+    cfg.train.steps = 1000
+    return cfg
+
+
 def plant_tiny() -> SensorRunConfig:
     """The built-in synthetic plant (64 sensors, 4 control inputs), trained for a laptop CPU."""
     cfg = sensors()
@@ -145,6 +170,14 @@ def load_history(cfg: SensorDataConfig, expect_sensors=None, expect_actions=None
         run = plant.simulate(cfg.plant_steps, seed=cfg.plant.seed)
         return History(run.values, run.actions, [slice(0, len(run.values))], run.sensor_names,
                        run.action_names, f"synthetic plant (seed {cfg.plant.seed})")
+    if cfg.source == "tep-sim":
+        from monde.worlds.tep_sim import simulate
+
+        sim = simulate(cfg.tep_sim, cfg.sim_runs, cfg.sim_seed)
+        return History(sim.values, sim.actions, sim.runs, sim.sensor_names, sim.action_names,
+                       f"tep-studio, {cfg.sim_runs} closed-loop runs of {cfg.tep_sim.hours:g} h "
+                       f"(seeds {cfg.sim_seed}-{cfg.sim_seed + cfg.sim_runs - 1}, "
+                       f"{sim.shutdowns} shut down)")
     if cfg.source in ("tep", "cmapss", "etth"):
         return _protocol_history(cfg)
     if not cfg.path:
