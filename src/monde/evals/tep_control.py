@@ -86,7 +86,8 @@ def fit_arx(net, values, actions, runs, ctx: int, horizon: int, grid) -> tuple[t
         err = float(((f[va] @ wts - y[va]) ** 2).mean())
         if best is None or err < best[0]:
             best = (err, lam, wts)
-    wts = torch.linalg.solve(f.T @ f + best[1] * torch.diagonal(f.T @ f).mean() * eye, f.T @ y)
+    gram = f.T @ f  # refit on every window with the chosen strength
+    wts = torch.linalg.solve(gram + best[1] * torch.diagonal(gram).mean() * eye, f.T @ y)
     return wts, best[1]
 
 
