@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Keep the on-disk cache (simulator runs) of the tests out of the user's home."""
+    monkeypatch.setenv("MONDE_CACHE", str(tmp_path_factory.getbasetemp() / "monde-cache"))
+
 MICRO = [
     "data.balls.frames=4", "data.balls.size=32",
     "model.encoder.frames=4", "model.encoder.height=32", "model.encoder.width=32",

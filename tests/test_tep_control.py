@@ -16,8 +16,9 @@ from monde.worlds.tep_sim import TepSimConfig, simulate
 SHORT = dict(hours=0.6, warmup=0.1, clock=0.1, switch=1.0)
 
 
-def test_simulated_runs_are_seeded_and_the_setpoint_moves_move_the_valves():
+def test_simulated_runs_are_seeded_and_the_setpoint_moves_move_the_valves(monkeypatch):
     pytest.importorskip("tep_studio")
+    monkeypatch.setenv("MONDE_CACHE", "off")  # determinism of the simulator, not of the cache
     a = simulate(TepSimConfig(**SHORT), runs=2, seed=3)
     assert a.values.shape == (24, 41) and a.actions.shape == (24, 12)
     assert a.runs == [slice(0, 12), slice(12, 24)] and a.shutdowns == 0
@@ -39,6 +40,31 @@ def test_simulated_runs_are_seeded_and_the_setpoint_moves_move_the_valves():
     assert hist.actions.shape == (24, 12) and "0 shut down" in hist.source
     with pytest.raises(ConfigError, match="unknown setpoints"):
         simulate(TepSimConfig(**{**SHORT, "moves": {"reactor_colour": 1.0}}), runs=1, seed=0)
+
+
+def test_simulated_runs_are_cached_and_a_broken_entry_is_made_again(monkeypatch, tmp_path):
+    pytest.importorskip("tep_studio")
+    from monde.worlds import tep_sim
+
+    monkeypatch.setenv("MONDE_CACHE", str(tmp_path))
+    calls = []
+    real = tep_sim._run
+    monkeypatch.setattr(tep_sim, "_run", lambda *a: calls.append(a) or real(*a))
+    a = simulate(TepSimConfig(**SHORT), runs=2, seed=3, quiet=True)
+    assert len(calls) == 2 and len(list((tmp_path / "tep-sim").glob("*.npz"))) == 2
+    b = simulate(TepSimConfig(**SHORT), runs=2, seed=3, quiet=True)
+    assert len(calls) == 2  # both runs read back
+    np.testing.assert_array_equal(a.values, b.values)
+    np.testing.assert_array_equal(a.actions, b.actions)
+    assert b.runs == a.runs and b.shutdowns == a.shutdowns
+    simulate(TepSimConfig(**{**SHORT, "switch": 0.5}), runs=1, seed=3, quiet=True)
+    assert len(calls) == 3  # other settings, another entry
+    for f in (tmp_path / "tep-sim").glob("*.npz"):
+        f.write_bytes(f.read_bytes()[:100])  # as if a disk filled up mid-write
+    with pytest.warns(UserWarning, match="does not read back"):
+        c = simulate(TepSimConfig(**SHORT), runs=2, seed=3, quiet=True)
+    assert len(calls) == 5
+    np.testing.assert_array_equal(c.values, a.values)
 
 
 def test_bad_settings_and_a_missing_simulator_say_what_to_do(monkeypatch):

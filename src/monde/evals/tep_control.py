@@ -37,7 +37,9 @@ class TepControlProtocol:
     """Frozen settings (change them → bump ``version``)."""
 
     name: str = "tep-control"
-    version: int = 1
+    version: int = 2
+    """v2 (2026-12-07): the ARX ridge grid reaches down to 1e-4 (v1 stopped at 1e-2, the
+    strength it chose)."""
     test_runs: int = 4
     """New closed-loop runs to forecast (seeds ``seed`` … ``seed + test_runs − 1``)."""
     hours: float = 24.0
@@ -47,7 +49,7 @@ class TepControlProtocol:
     """Rows between forecast origins."""
     moving_quantile: float = 0.75
     """Windows whose future control movement is above this quantile are the ``moving`` set."""
-    ridge_grid: tuple[float, ...] = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
+    ridge_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 
 
 def _origins(runs: list[slice], ctx: int, horizon: int, stride: int) -> np.ndarray:
@@ -178,8 +180,9 @@ def tep_control_eval(model, train, test, protocol: TepControlProtocol | None = N
 
 def evaluate_run(model, out, protocol: TepControlProtocol | None = None) -> dict:
     """:func:`tep_control_eval` of the model in run folder ``out``: its training runs are
-    simulated again from the run's saved config (deterministic for the seeds) for the ARX
-    baseline and the random-init control; the test runs are the protocol's."""
+    read from the simulator cache, or simulated again from the run's saved config
+    (deterministic for the seeds), for the ARX baseline and the random-init control; the test
+    runs are the protocol's."""
     import json
     from dataclasses import replace
     from pathlib import Path

@@ -123,26 +123,47 @@ def _schedule(cfg: TepSimConfig, sim, rng: np.random.Generator):
     return schedule
 
 
-def simulate(cfg: TepSimConfig, runs: int, seed: int) -> TepHistory:
-    """``runs`` closed-loop runs of ``cfg.hours``, run ``i`` seeded with ``seed + i``."""
+def _run(cfg: TepSimConfig, seed: int, i: int) -> dict[str, np.ndarray]:
+    """Run ``i`` of a set seeded ``seed``: ``values [T, 41]``, ``actions [T, 12]`` and
+    ``terminated`` (1 when the plant shut down before ``cfg.hours``)."""
+    tep = _tep()
+    sim = tep.ClosedLoopSimulation(horizon=cfg.hours, control_interval=cfg.control_interval)
+    rng = np.random.default_rng([seed, i])
+    out = sim.run(seed=seed + i, setpoint_schedule=_schedule(cfg, sim, rng),
+                  record_every=int(round(cfg.sample_every / cfg.control_interval)))
+    steps = out.results  # every `every`-th advance (and the last, at a shutdown)
+    return {"values": np.stack([r.measurements for r in steps]).astype(np.float32),
+            "actions": np.stack([r.implemented_action for r in steps]).astype(np.float32),
+            "terminated": np.array(int(out.terminated))}
+
+
+def simulate(cfg: TepSimConfig, runs: int, seed: int, *, quiet: bool = False) -> TepHistory:
+    """``runs`` closed-loop runs of ``cfg.hours``, run ``i`` seeded with ``seed + i``.
+
+    A 24-h run takes about 20 s of simulation, so each run is kept in the on-disk cache
+    (:mod:`monde.data.cache`, keyed by the settings, the seed, the run and tep-studio's
+    version): training a model and evaluating it later simulate its runs once."""
+    from importlib.metadata import version
+
+    from monde.data.cache import cached_arrays
+    from monde.train.metrics import Progress
+
     cfg.validate()
     if runs < 1:
         raise ConfigError(f"tep_sim: runs must be >= 1, got {runs}")
     tep = _tep()
-    every = int(round(cfg.sample_every / cfg.control_interval))
-    values, actions, spans, shutdowns, start = [], [], [], 0, 0
-    for i in range(runs):
-        sim = tep.ClosedLoopSimulation(horizon=cfg.hours, control_interval=cfg.control_interval)
-        rng = np.random.default_rng([seed, i])
-        out = sim.run(seed=seed + i, setpoint_schedule=_schedule(cfg, sim, rng),
-                      record_every=every)
-        steps = out.results  # every `every`-th advance (and the last, at a shutdown)
-        values.append(np.stack([r.measurements for r in steps]).astype(np.float32))
-        actions.append(np.stack([r.implemented_action for r in steps]).astype(np.float32))
-        shutdowns += int(out.terminated)
-        spans.append(slice(start, start + len(steps)))
-        start += len(steps)
+    key = {"config": dc.asdict(cfg), "seed": seed, "tep_studio": version("tep-studio")}
+    parts = []
+    with Progress(runs, desc="simulating Tennessee Eastman", quiet=quiet, unit="run") as bar:
+        for i in range(runs):
+            parts.append(cached_arrays("tep-sim", {**key, "run": i}, lambda i=i: _run(cfg, seed, i),
+                                       names=("values", "actions", "terminated")))
+            bar.update(i + 1)
+    lengths = np.cumsum([0] + [len(p["values"]) for p in parts])
     schema = tep.TEP_SCHEMA
-    return TepHistory(np.concatenate(values), np.concatenate(actions), spans,
+    return TepHistory(np.concatenate([p["values"] for p in parts]),
+                      np.concatenate([p["actions"] for p in parts]),
+                      [slice(int(a), int(b)) for a, b in zip(lengths[:-1], lengths[1:])],
                       [v.name for v in schema.measurements],
-                      [v.name for v in schema.manipulated_variables], shutdowns)
+                      [v.name for v in schema.manipulated_variables],
+                      int(sum(int(p["terminated"]) for p in parts)))
