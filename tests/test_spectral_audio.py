@@ -98,6 +98,25 @@ def test_latents_do_not_depend_on_the_rest_of_the_batch():
     assert m.any(1).all() and (m.sum(1) <= 3 * 6).all()
 
 
+@pytest.mark.parametrize("target_grad", [True, False])
+def test_detached_targets_train_the_encoder_only_through_the_context(target_grad):
+    """With ``target_grad=False`` (regulariser off) the encoder's gradient is that of the
+    prediction loss against fixed targets; with the default it also pulls the targets."""
+    net = SpectralAudioJEPA(small(std_weight=0.0, cov_weight=0.0, target_grad=target_grad))
+    x = machines(4, 4096, np.random.default_rng(0))
+    enc = list(net.encoder.parameters())
+    got = torch.autograd.grad(net(x, generator=torch.Generator().manual_seed(0)).loss, enc)
+    spec = net.spectrum(x)
+    with torch.no_grad():
+        fixed = net.encode_spectrum(spec)
+    masked = net.random_masks(4, torch.Generator().manual_seed(0))
+    sel = masked[:, None].expand_as(fixed)
+    want = torch.autograd.grad(
+        torch.nn.functional.mse_loss(net.predict(spec, masked)[sel], fixed[sel]), enc)
+    same = all(torch.allclose(a, b, atol=1e-7, rtol=1e-5) for a, b in zip(got, want))
+    assert same != target_grad
+
+
 def test_learns_harmonic_series_and_half_orders_are_surprising():
     torch.manual_seed(0)
     net = SpectralAudioJEPA(small(), seed=0)

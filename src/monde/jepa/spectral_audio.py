@@ -62,6 +62,11 @@ class SpectralAudioConfig:
     """VICReg variance term."""
     cov_weight: float = 1.0
     """VICReg covariance term."""
+    target_grad: bool = True
+    """Let the prediction loss reach the targets' encoding. False detaches them (stop-gradient;
+    VICReg still acts on them): the encoder is then not rewarded for dropping what the rest
+    of the spectrum cannot predict — such as a healthy machine's 1x level, which is drawn
+    independently of its harmonics, and is exactly what imbalance changes."""
 
     @property
     def sample_rate(self) -> int:
@@ -198,7 +203,8 @@ class SpectralAudioJEPA(nn.Module):
         z = self.encode_spectrum(spec).float()  # [B, D, P]
         pred = self.predict(spec, masked).float()
         sel = masked[:, None].expand_as(z)
-        loss_pred = F.mse_loss(pred[sel], z[sel])
+        want = z if self.cfg.target_grad else z.detach()
+        loss_pred = F.mse_loss(pred[sel], want[sel])
         reg = self.vicreg(z.transpose(1, 2).reshape(-1, self.cfg.latent))
         parts = {"pred": loss_pred.detach(), "std": reg.parts["vicreg_std"],
                  "cov": reg.parts["vicreg_cov"]}
