@@ -28,7 +28,12 @@ def cache_root() -> Path | None:
     env = os.environ.get("MONDE_CACHE")
     if env is not None:
         return None if env.strip().lower() in OFF or not env.strip() else Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = Path.home() / ".cache"
+        except RuntimeError:  # no home directory to put it in: run without a cache
+            return None
     return Path(base) / "monde"
 
 
