@@ -30,7 +30,10 @@ def plot_plans(world, episodes, starts, goals, path: Path | str, n: int = 6) -> 
     n = min(n, len(episodes))
     cols = min(3, n)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows), squeeze=False)
+    # Constrained layout places each title above its own (square) image, so a row's titles
+    # never run into the frames above them (tight_layout did, for Two-Rooms' images).
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows), squeeze=False,
+                             layout="constrained")
     size = world.cfg.size
     # Where the background image lies in state coordinates (left, right, bottom, top): Two-Rooms'
     # pixels, or a world's own frame (PointMaze: maze units, y up).
@@ -54,10 +57,9 @@ def plot_plans(world, episodes, starts, goals, path: Path | str, n: int = 6) -> 
         ax.set_xlim(extent[0], extent[1])
         ax.set_ylim(extent[2], extent[3])
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8, frameon=False)
     fig.suptitle(f"{getattr(world, 'title', 'Two-Rooms')}: plans imagined by the world model vs "
                  "paths executed", fontsize=10)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
     path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)
