@@ -131,7 +131,7 @@ def _run(cfg: TepSimConfig, seed: int, i: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng([seed, i])
     out = sim.run(seed=seed + i, setpoint_schedule=_schedule(cfg, sim, rng),
                   record_every=int(round(cfg.sample_every / cfg.control_interval)))
-    steps = out.results  # every `every`-th advance (and the last, at a shutdown)
+    steps = out.results  # one per `sample_every` hours (and the last, at a shutdown)
     return {"values": np.stack([r.measurements for r in steps]).astype(np.float32),
             "actions": np.stack([r.implemented_action for r in steps]).astype(np.float32),
             "terminated": np.array(int(out.terminated))}
