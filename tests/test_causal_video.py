@@ -27,9 +27,10 @@ def _video(t: int = 12, size: int = 32, seed: int = 0) -> torch.Tensor:
                                                                  dtype=np.uint8))
 
 
-@pytest.mark.parametrize("target", ["latent", "pixels"])
-def test_loss_trains_every_part(target):
-    net = CausalVideoJEPA(CausalVideoConfig(**SMALL, target=target))
+@pytest.mark.parametrize("target,predictor", [("latent", "history"), ("pixels", "history"),
+                                              ("latent", "recurrent")])
+def test_loss_trains_every_part(target, predictor):
+    net = CausalVideoJEPA(CausalVideoConfig(**SMALL, target=target, predictor=predictor))
     x = torch.rand(2, 5, 3, 32, 32)
     out = net(x)
     out.loss.backward()
@@ -55,9 +56,10 @@ def test_detached_targets_take_no_gradient_from_the_forecast_losses(target_grad)
     assert x.grad[:, :3].abs().sum() > 0  # context frames train the encoder either way
 
 
-def test_forecast_uses_only_the_frames_before():
+@pytest.mark.parametrize("predictor", ["history", "recurrent"])
+def test_forecast_uses_only_the_frames_before(predictor):
     """Changing frame t must not change the forecasts of frames <= t (causality)."""
-    net = CausalVideoJEPA(CausalVideoConfig(**SMALL)).eval()
+    net = CausalVideoJEPA(CausalVideoConfig(**SMALL, predictor=predictor)).eval()
     x = torch.rand(1, 8, 3, 32, 32)
     y = x.clone()
     y[:, 5] = torch.rand(3, 32, 32)
@@ -67,9 +69,11 @@ def test_forecast_uses_only_the_frames_before():
     assert torch.allclose(a[:, :3], b[:, :3]) and not torch.allclose(a[:, 3:], b[:, 3:])
 
 
-@pytest.mark.parametrize("target", ["latent", "pixels"])
-def test_streamed_surprise_equals_whole_video(target):
-    model = CausalVideoWorldModel(CausalVideoJEPA(CausalVideoConfig(**SMALL, target=target)))
+@pytest.mark.parametrize("target,predictor", [("latent", "history"), ("pixels", "history"),
+                                              ("latent", "recurrent")])
+def test_streamed_surprise_equals_whole_video(target, predictor):
+    model = CausalVideoWorldModel(CausalVideoJEPA(CausalVideoConfig(**SMALL, target=target,
+                                                                    predictor=predictor)))
     video = _video(13)
     whole = model.surprise(video, batch_size=64)
     for chunk in (1, 2, 5):  # chunks shorter than, equal to and longer than the context
@@ -184,6 +188,8 @@ def test_config_checks_name_the_fields():
         CausalVideoConfig(size=60).validate()
     with pytest.raises(ConfigError, match="'latent' or 'pixels'"):
         CausalVideoConfig(target="depth").validate()
+    with pytest.raises(ConfigError, match="model.predictor must be 'history' or 'recurrent'"):
+        CausalVideoConfig(predictor="lstm").validate()
 
 
 def test_train_save_load_and_a_rerun_resumes(tmp_path, capsys):

@@ -71,7 +71,9 @@ def _model_facts(model: dict) -> dict:
                      f"context",
             "encoder": f"frame-causal CNN widths {model.get('widths')}, latent map of "
                        f"{model.get('map_channels')} channels per frame",
-            "predictor": f"conv {model.get('predictor_layers')} x {model.get('predictor_hidden')}"
+            "predictor": (f"ConvGRU state {model.get('predictor_hidden')} + conv head "
+                          if model.get("predictor") == "recurrent" else "conv ")
+                         + f"{model.get('predictor_layers')} x {model.get('predictor_hidden')}"
                          f" (next frame's map), rollout {model.get('rollout')}",
             "objective": f"{model.get('target')} target" + (
                 ", VICReg per cell" if model.get("target") == "latent" else " (generative baseline)"),

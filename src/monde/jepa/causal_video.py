@@ -41,6 +41,7 @@ from torch import nn
 
 from monde.jepa.model import LossOutput
 from monde.jepa.regularizers import VICReg
+from monde.nn.convgru import RecurrentConvPredictor
 from monde.nn.convnet import ConvDecoder, ConvEncoder, HistoryConvPredictor, feature_side
 
 
@@ -65,7 +66,13 @@ class CausalVideoConfig:
     predictor_hidden: int = 64
     """Channels of the predictor's hidden convolutions."""
     predictor_layers: int = 5
-    """Convolutions in the predictor."""
+    """Convolutions in the predictor (with ``predictor="recurrent"``: in its read-out head)."""
+    predictor: str = "history"
+    """``history``: the K most recent maps stacked as channels, one pass of convolutions
+    (:class:`~monde.nn.convnet.HistoryConvPredictor`). ``recurrent``: a convolutional GRU
+    state that takes in the K maps one at a time and runs on through a rollout
+    (:class:`~monde.nn.convgru.RecurrentConvPredictor`), so a hidden object can be carried
+    frame by frame."""
     target: str = "latent"
     """``latent`` (JEPA) or ``pixels`` (the generative baseline: decode, compare pixels)."""
     rollout_weight: float = 1.0
@@ -121,6 +128,9 @@ class CausalVideoConfig:
                               f"{2 ** len(self.widths)} (one halving per entry of model.widths)")
         if self.predictor_layers < 2:
             raise ConfigError("model.predictor_layers must be >= 2")
+        if self.predictor not in ("history", "recurrent"):
+            raise ConfigError(f"model.predictor must be 'history' or 'recurrent', got "
+                              f"{self.predictor!r}")
         if self.surprise_blur < 0:
             raise ConfigError(f"model.surprise_blur must be >= 0, got {self.surprise_blur}")
         if self.surprise_horizon < 1 or (self.surprise_horizon > 1 and self.pixels):
@@ -156,8 +166,9 @@ class CausalVideoJEPA(nn.Module):
         torch.manual_seed(seed)
         self.encoder = ConvEncoder(cfg.channels, cfg.size, 0, cfg.widths, head="spatial",
                                    map_channels=cfg.map_channels)
-        self.predictor = HistoryConvPredictor(cfg.map_channels, cfg.map_side, cfg.context,
-                                              cfg.predictor_hidden, cfg.predictor_layers)
+        kind = HistoryConvPredictor if cfg.predictor == "history" else RecurrentConvPredictor
+        self.predictor = kind(cfg.map_channels, cfg.map_side, cfg.context,
+                              cfg.predictor_hidden, cfg.predictor_layers)
         self.decoder = (ConvDecoder(cfg.map_channels, cfg.channels, cfg.widths)
                         if cfg.pixels else None)
         self.vicreg = VICReg(std_coeff=cfg.std_weight, cov_coeff=cfg.cov_weight)
@@ -186,14 +197,7 @@ class CausalVideoJEPA(nn.Module):
     def rollout(self, z: torch.Tensor, steps: int) -> torch.Tensor:
         """``steps`` maps ``[B, steps, C_map, h, w]`` imagined from the first K of ``z [B, ≥K, …]``,
         each forecast fed back as the newest frame of the next one's history."""
-        K = self.cfg.context
-        hist = list(z[:, :K].unbind(1))
-        out = []
-        for _ in range(steps):
-            nxt = self.predictor(torch.stack(hist[-K:], 1))
-            out.append(nxt)
-            hist.append(nxt)
-        return torch.stack(out, 1)
+        return self.predictor.rollout(z[:, :self.cfg.context], steps)
 
     @torch.no_grad()
     def step_errors(self, z: torch.Tensor, frames: torch.Tensor | None = None,

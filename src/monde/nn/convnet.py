@@ -162,6 +162,17 @@ class HistoryConvPredictor(nn.Module):
         x = torch.cat([hist.flatten(1, 2), self.coords.to(hist.dtype).expand(n, -1, -1, -1)], 1)
         return hist[:, -1] + self.net(x)
 
+    def rollout(self, hist: torch.Tensor, steps: int) -> torch.Tensor:
+        """``steps`` maps ``[N, steps, C, h, w]`` imagined after ``hist [N, K, C, h, w]``, each
+        forecast fed back as the newest map of the next one's history."""
+        window = list(hist.unbind(1))
+        out = []
+        for _ in range(steps):
+            nxt = self(torch.stack(window[-self.history:], 1))
+            out.append(nxt)
+            window.append(nxt)
+        return torch.stack(out, 1)
+
 
 class ConvDecoder(nn.Module):
     """Feature map ``[N, C, h, w]`` → image ``[N, out_channels, H, W]`` in (0, 1).
