@@ -43,6 +43,27 @@ def test_loss_trains_every_part(target, predictor):
         net(torch.rand(2, 3, 3, 32, 32))
 
 
+def test_pixel_twin_learns_with_cross_entropy_on_logits():
+    """The pixel loss is binary cross-entropy on the decoder's logits: a decoder stuck at black
+    (the MSE-after-sigmoid collapse) still gets a full-size gradient from a bright pixel."""
+    net = CausalVideoJEPA(CausalVideoConfig(**SMALL, target="pixels"))
+    x = torch.rand(2, 5, 3, 32, 32)
+    out = net(x)
+    with torch.no_grad():
+        z = net.encode(x)
+        want = F.binary_cross_entropy_with_logits(
+            net.decoder.logits(net.forecast(z).flatten(0, 1)), x[:, 3:].flatten(0, 1))
+    assert out.parts["pred"].item() == pytest.approx(want.item(), rel=1e-5)
+    last = net.decoder.net[-1]
+    with torch.no_grad():
+        last.bias.fill_(-8.0)  # every decoded pixel ~0.0003: black
+    x = torch.zeros(1, 5, 3, 32, 32)
+    x[:, 3:, :, 10:14, 10:14] = 0.9  # a bright square to forecast
+    net(x).loss.backward()
+    # d(BCE)/d(logit) = sigmoid(logit) - target: ~ -0.9 on the square's pixels, averaged
+    assert last.bias.grad.abs().max() > 0.9 * 16 / 1024 * 0.5
+
+
 @pytest.mark.parametrize("target_grad", [True, False])
 def test_detached_targets_take_no_gradient_from_the_forecast_losses(target_grad):
     """The last frame of a clip is only ever a target: with ``target_grad=False`` (and the

@@ -4,7 +4,9 @@ Where the masked video JEPA (:mod:`monde.jepa.model`) learns from tubes hidden a
 clip, this model is trained for the one question surprise asks: *given the last K frames, what
 comes next?* Each frame becomes a latent map (``map_channels`` × h × w cells,
 :class:`~monde.nn.convnet.ConvEncoder` with a spatial head); a convolutional predictor
-(:class:`~monde.nn.convnet.HistoryConvPredictor`) maps the K most recent maps to the next.
+(:class:`~monde.nn.convnet.HistoryConvPredictor`) maps the K most recent maps to the next —
+or, with ``predictor="recurrent"``, a convolutional GRU state takes them in one at a time and
+keeps running through a rollout (:class:`~monde.nn.convgru.RecurrentConvPredictor`).
 
 Training on clips of ``context + rollout`` frames:
 
@@ -196,7 +198,7 @@ class CausalVideoJEPA(nn.Module):
 
     def rollout(self, z: torch.Tensor, steps: int) -> torch.Tensor:
         """``steps`` maps ``[B, steps, C_map, h, w]`` imagined from the first K of ``z [B, ≥K, …]``,
-        each forecast fed back as the newest frame of the next one's history."""
+        each forecast fed back as the predictor's next input."""
         return self.predictor.rollout(z[:, :self.cfg.context], steps)
 
     @torch.no_grad()
@@ -269,9 +271,15 @@ class CausalVideoJEPA(nn.Module):
         teacher, roll = self.forecast(z), self.rollout(z, n)
         parts: dict[str, torch.Tensor] = {}
         if c.pixels:
-            frames = x[:, c.context:]
-            pred = F.mse_loss(self.decoder(teacher.flatten(0, 1)), frames.flatten(0, 1))
-            rol = F.mse_loss(self.decoder(roll.flatten(0, 1)), frames.flatten(0, 1))
+            # Cross-entropy on the decoder's logits, not a squared error after its sigmoid: on
+            # frames that are mostly black background, MSE drives every pixel to black within
+            # ~60 steps and the saturated sigmoid then passes almost no gradient (the twin was
+            # stuck there for all 3,000 steps: decoded frames at most 0.012, docs/results.md).
+            frames = x[:, c.context:].flatten(0, 1)
+            pred = F.binary_cross_entropy_with_logits(
+                self.decoder.logits(teacher.flatten(0, 1)).float(), frames.float())
+            rol = F.binary_cross_entropy_with_logits(
+                self.decoder.logits(roll.flatten(0, 1)).float(), frames.float())
             loss = pred + c.rollout_weight * rol
         else:
             want = z[:, c.context:] if c.target_grad else z[:, c.context:].detach()

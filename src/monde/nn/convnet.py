@@ -192,6 +192,10 @@ class ConvDecoder(nn.Module):
         mods.append(nn.Conv2d(prev, out_channels, 3, padding=1))
         self.net = nn.Sequential(*mods)
 
+    def logits(self, maps: torch.Tensor) -> torch.Tensor:
+        """The image before the sigmoid, ``[N, out_channels, H, W]``."""
+        return self.net(maps)
+
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(maps))
 

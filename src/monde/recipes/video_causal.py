@@ -44,8 +44,9 @@ def intphys_tiny() -> CausalVideoRunConfig:
     # lead divided by its median on training clips): validation mean pairwise 0.739 -> 0.771,
     # gravity 0.665 -> 0.76; 4 and 6 leads gave 0.753 and 0.764 (docs/results.md).
     # predictor="recurrent" with a 6-frame rollout (2026-12-07): a ConvGRU state carries a ball
-    # behind the occluder; validation mean pairwise 0.771 (history predictor, 3-frame rollout)
-    # -> 0.823 (recurrent, 3) -> 0.857 (recurrent, 6), permanence 0.20 -> 0.27 -> 0.43.
+    # behind the occluder. Validation mean pairwise (seed 7): history predictor 0.768 with a
+    # 3-frame rollout, 0.761 with 6; recurrent 0.823 with 3, 0.857 with 6 (permanence 0.245,
+    # 0.245, 0.27, 0.43).
     model = CausalVideoConfig(size=64, context=8, rollout=6, predictor="recurrent",
                               predictor_layers=3, surprise_blur=2, surprise_horizon=8)
     return CausalVideoRunConfig(
