@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from monde.nn.convnet import cell_centres, dilated_conv_stack
+from monde.nn.convnet import cell_centres, check_history, dilated_conv_stack
 
 
 class RecurrentConvPredictor(nn.Module):
@@ -59,11 +59,7 @@ class RecurrentConvPredictor(nn.Module):
 
     def burn_in(self, hist: torch.Tensor) -> torch.Tensor:
         """State ``[N, hidden, h, w]`` after the maps ``hist [N, K, C, h, w]``."""
-        n = hist.shape[0]
-        want = (self.history, self.channels, self.side, self.side)
-        if tuple(hist.shape[1:]) != want:
-            raise ValueError(f"expected history maps [N, {', '.join(map(str, want))}], got "
-                             f"{tuple(hist.shape)}")
+        n = check_history(hist, self.history, self.channels, self.side)
         h = hist.new_zeros(n, self.hidden, self.side, self.side)
         prev = hist[:, 0]
         for x in hist.unbind(1):

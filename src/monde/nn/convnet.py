@@ -154,11 +154,7 @@ class HistoryConvPredictor(nn.Module):
 
     def forward(self, hist: torch.Tensor) -> torch.Tensor:
         """``hist [N, K, C, h, w]`` → the next map ``[N, C, h, w]``."""
-        n = hist.shape[0]
-        want = (self.history, self.channels, self.side, self.side)
-        if tuple(hist.shape[1:]) != want:
-            raise ValueError(f"expected history maps [N, {', '.join(map(str, want))}], got "
-                             f"{tuple(hist.shape)}")
+        n = check_history(hist, self.history, self.channels, self.side)
         x = torch.cat([hist.flatten(1, 2), self.coords.to(hist.dtype).expand(n, -1, -1, -1)], 1)
         return hist[:, -1] + self.net(x)
 
@@ -172,6 +168,15 @@ class HistoryConvPredictor(nn.Module):
             out.append(nxt)
             window.append(nxt)
         return torch.stack(out, 1)
+
+
+def check_history(hist: torch.Tensor, history: int, channels: int, side: int) -> int:
+    """Raise ValueError unless ``hist`` is ``[N, history, channels, side, side]``; return N."""
+    want = (history, channels, side, side)
+    if tuple(hist.shape[1:]) != want:
+        raise ValueError(f"expected history maps [N, {', '.join(map(str, want))}], got "
+                         f"{tuple(hist.shape)}")
+    return hist.shape[0]
 
 
 class ConvDecoder(nn.Module):
