@@ -27,10 +27,13 @@ def _video(t: int = 12, size: int = 32, seed: int = 0) -> torch.Tensor:
                                                                  dtype=np.uint8))
 
 
-@pytest.mark.parametrize("target,predictor", [("latent", "history"), ("pixels", "history"),
-                                              ("latent", "recurrent")])
-def test_loss_trains_every_part(target, predictor):
-    net = CausalVideoJEPA(CausalVideoConfig(**SMALL, target=target, predictor=predictor))
+@pytest.mark.parametrize("target,predictor,memory", [
+    ("latent", "history", "window"), ("pixels", "history", "window"),
+    ("latent", "recurrent", "window"), ("latent", "recurrent", "stream"),
+    ("pixels", "recurrent", "stream")])
+def test_loss_trains_every_part(target, predictor, memory):
+    net = CausalVideoJEPA(CausalVideoConfig(**SMALL, target=target, predictor=predictor,
+                                            memory=memory))
     x = torch.rand(2, 5, 3, 32, 32)
     out = net(x)
     out.loss.backward()
@@ -77,10 +80,11 @@ def test_detached_targets_take_no_gradient_from_the_forecast_losses(target_grad)
     assert x.grad[:, :3].abs().sum() > 0  # context frames train the encoder either way
 
 
-@pytest.mark.parametrize("predictor", ["history", "recurrent"])
-def test_forecast_uses_only_the_frames_before(predictor):
+@pytest.mark.parametrize("predictor,memory", [("history", "window"), ("recurrent", "window"),
+                                              ("recurrent", "stream")])
+def test_forecast_uses_only_the_frames_before(predictor, memory):
     """Changing frame t must not change the forecasts of frames <= t (causality)."""
-    net = CausalVideoJEPA(CausalVideoConfig(**SMALL, predictor=predictor)).eval()
+    net = CausalVideoJEPA(CausalVideoConfig(**SMALL, predictor=predictor, memory=memory)).eval()
     x = torch.rand(1, 8, 3, 32, 32)
     y = x.clone()
     y[:, 5] = torch.rand(3, 32, 32)
@@ -90,11 +94,13 @@ def test_forecast_uses_only_the_frames_before(predictor):
     assert torch.allclose(a[:, :3], b[:, :3]) and not torch.allclose(a[:, 3:], b[:, 3:])
 
 
-@pytest.mark.parametrize("target,predictor", [("latent", "history"), ("pixels", "history"),
-                                              ("latent", "recurrent")])
-def test_streamed_surprise_equals_whole_video(target, predictor):
-    model = CausalVideoWorldModel(CausalVideoJEPA(CausalVideoConfig(**SMALL, target=target,
-                                                                    predictor=predictor)))
+@pytest.mark.parametrize("target,predictor,memory", [
+    ("latent", "history", "window"), ("pixels", "history", "window"),
+    ("latent", "recurrent", "window"), ("latent", "recurrent", "stream"),
+    ("pixels", "recurrent", "stream")])
+def test_streamed_surprise_equals_whole_video(target, predictor, memory):
+    model = CausalVideoWorldModel(CausalVideoJEPA(CausalVideoConfig(
+        **SMALL, target=target, predictor=predictor, memory=memory)))
     video = _video(13)
     whole = model.surprise(video, batch_size=64)
     for chunk in (1, 2, 5):  # chunks shorter than, equal to and longer than the context
@@ -102,12 +108,13 @@ def test_streamed_surprise_equals_whole_video(target, predictor):
                                    rtol=1e-5, atol=1e-6)
     assert np.isnan(whole.scores[:3]).all() and np.isfinite(whole.scores[3:]).all()
     assert whole.window == 4 and whole.context == 3 and len(whole.window_starts) == 10
-    # The score of a frame is the error of its forecast from the 3 frames before it.
+    # The score of a frame is the error of its forecast from the 3 frames before it (a
+    # streaming model: from every frame before it).
     net = model.jepa
     with torch.no_grad():
-        x = video[4:8].float()[None] / 255
+        x = video[(0 if memory == "stream" else 4):8].float()[None] / 255
         z = net.encode(x)[0]
-        expect = net.step_errors(z, x[0, 3:], "max")[0].item()
+        expect = net.step_errors(z, x[0, 3:], "max")[-1].item()
     assert whole.scores[7] == pytest.approx(expect, rel=1e-5)
     mean = model.surprise(video, tokens="mean").scores[3:]
     assert (mean <= whole.scores[3:] + 1e-6).all()
@@ -180,6 +187,42 @@ def test_surprise_over_longer_leads_averages_calibrated_open_loop_errors():
         CausalVideoConfig(target="pixels", surprise_horizon=2).validate()
 
 
+def test_a_streaming_model_remembers_past_its_context_and_scores_chunks_as_one_pass():
+    cfg = CausalVideoConfig(**SMALL, predictor="recurrent", memory="stream", surprise_horizon=3,
+                            step_scale=(1.0, 2.0, 4.0))  # context 3
+    net = CausalVideoJEPA(cfg).eval()
+    window = CausalVideoJEPA(CausalVideoConfig(**{**SMALL, "predictor": "recurrent"})).eval()
+    window.load_state_dict(net.state_dict())
+    video = _video(14)
+    with torch.no_grad():
+        z = net.encode(video.float()[None] / 255)  # [1, 14, C, h, w]
+        other = z.clone()
+        other[:, 0] += 1.0  # frame 0 is 9 frames before the forecast of frame 10
+        assert not torch.allclose(net.forecast(z)[:, -4], net.forecast(other)[:, -4])
+        torch.testing.assert_close(window.forecast(z)[:, -4], window.forecast(other)[:, -4])
+        # lead 1 is the one-step forecast; a lead-2 forecast rolls on from the state
+        lead = net.lead_errors(z[0])
+        torch.testing.assert_close(lead[0], _one_step(net, z))
+        expect = (net.rollout(z[:, :5], 2)[0, 1] - z[0, 6]).pow(2).sum(0).max()
+        assert lead[1, 3].item() == pytest.approx(expect.item(), rel=1e-5)
+        # going on from advance() is the same stream
+        start = net.advance(z[0, :6])
+        torch.testing.assert_close(net.step_errors(z[0, 6:], start=start)[2:],
+                                   net.step_errors(z[0])[8:])
+    model = CausalVideoWorldModel(net)
+    whole = model.surprise(video, batch_size=64).scores
+    for chunk in (1, 4, 5):
+        np.testing.assert_allclose(model.surprise(video, batch_size=chunk).scores[3:],
+                                   whole[3:], rtol=1e-4)
+    with pytest.raises(ValueError, match="stream"):
+        window.step_errors(z[0], start=start)
+
+
+def _one_step(net: CausalVideoJEPA, z: torch.Tensor) -> torch.Tensor:
+    """Per-frame max-over-cells one-step error of a streaming model (no blur)."""
+    return (net.forecast(z)[0] - z[0, net.cfg.context:]).pow(2).sum(1).flatten(1).amax(1)
+
+
 def test_surprise_rejects_bad_settings_and_input():
     model = CausalVideoWorldModel(CausalVideoJEPA(CausalVideoConfig(**SMALL)))
     video = _video(6)
@@ -211,6 +254,16 @@ def test_config_checks_name_the_fields():
         CausalVideoConfig(target="depth").validate()
     with pytest.raises(ConfigError, match="model.predictor must be 'history' or 'recurrent'"):
         CausalVideoConfig(predictor="lstm").validate()
+    with pytest.raises(ConfigError, match="model.memory=stream needs model.predictor=recurrent"):
+        CausalVideoConfig(memory="stream").validate()
+    with pytest.raises(ConfigError, match="model.memory must be"):
+        CausalVideoConfig(predictor="recurrent", memory="forever").validate()
+    with pytest.raises(ConfigError, match="longer clips need model.memory=stream"):
+        CausalVideoConfig(predictor="recurrent", clip=24).validate()
+    assert CausalVideoConfig(predictor="recurrent", memory="stream", clip=24).clip_frames == 24
+    with pytest.raises(ValueError, match="at least context \\+ rollout"):
+        CausalVideoJEPA(CausalVideoConfig(**SMALL, predictor="recurrent", memory="stream"))(
+            torch.rand(1, 4, 3, 32, 32))
 
 
 def test_train_save_load_and_a_rerun_resumes(tmp_path, capsys):

@@ -69,3 +69,37 @@ def test_the_state_carries_a_dot_behind_a_screen_past_the_history_window():
         out = net.rollout(hist, 4)[:, 3, 0].flatten(1)  # the frame where the dot is out again
     hit = (out.argmax(1) == future[:, 3, 0].flatten(1).argmax(1)).float().mean()
     assert hit > 0.95, hit
+
+
+def test_a_streamed_state_brings_a_dot_back_after_a_screen_longer_than_any_window():
+    """Teacher forcing through a whole stream: the dot is in view for 3 frames, behind the
+    screen for 5 (the maps show nothing), then out again. Forecasting that last frame from the
+    true maps before it needs a memory 6 frames long, longer than the 3-map windows of the
+    other test; the state that has run through the stream has it."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+
+    def stream(n: int, g: torch.Generator) -> torch.Tensor:
+        rows = torch.randint(0, 8, (n,), generator=g)
+        maps = torch.zeros(n, 9, 1, 8, 8)
+        for t, col in ((0, 0), (1, 1), (2, 2), (8, 8 - 1)):  # columns 3-6 are the screen
+            maps[torch.arange(n), t, 0, rows, col] = 1.0
+        return maps
+
+    net = RecurrentConvPredictor(channels=1, side=8, history=3, hidden=16, layers=2)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for _ in range(300):
+        maps = stream(64, gen)
+        hs = net.states(maps)
+        pred = net.predict(hs[:, :-1].flatten(0, 1), maps[:, :-1].flatten(0, 1))
+        loss = (pred.reshape(64, 8, 1, 8, 8)[:, 1:] - maps[:, 2:]).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    maps = stream(200, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = net.predict(net.states(maps[:, :8])[:, -1], maps[:, 7])[:, 0].flatten(1)
+        window = net(maps[:, 5:8])[:, 0].flatten(1)  # the last 3 maps only: all empty
+    want = maps[:, 8, 0].flatten(1).argmax(1)
+    assert (out.argmax(1) == want).float().mean() > 0.95
+    assert (window.argmax(1) == want).float().mean() < 0.5  # a window cannot know the row

@@ -62,7 +62,7 @@ def test_physics_eval_runs_model_and_baseline(tiny_models):
             assert 0 <= v["pairwise"] <= 1 and v["pairs"] == 3
     assert r["baseline"]["target"] == "pixels" and r["protocol"]["settings"]["pairs"] == 3
     # Each recipe's spatial tolerance travels with its model and is reported.
-    assert (r["model"]["surprise_blur"], r["baseline"]["surprise_blur"]) == (2, 0)
+    assert (r["model"]["surprise_blur"], r["baseline"]["surprise_blur"]) == (4, 0)
 
 
 def test_cli_eval_physics_and_surprise(tiny_models, tmp_path, capsys):

@@ -67,8 +67,9 @@ def _model_facts(model: dict) -> dict:
         side = model.get("size")
         return {
             "modality": "video",
-            "input": f"{model.get('channels')} x {side}x{side} frames, {model.get('context')} of "
-                     f"context",
+            "input": f"{model.get('channels')} x {side}x{side} frames, " + (
+                f"a state carried through the stream (scored after {model.get('context')} frames)"
+                if model.get("memory") == "stream" else f"{model.get('context')} of context"),
             "encoder": f"frame-causal CNN widths {model.get('widths')}, latent map of "
                        f"{model.get('map_channels')} channels per frame",
             "predictor": (f"ConvGRU state {model.get('predictor_hidden')} + conv head "

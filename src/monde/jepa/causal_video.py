@@ -14,6 +14,9 @@ Training on clips of ``context + rollout`` frames:
   before it; **rollout**: the same frames predicted from the first K alone, feeding
   predictions back in — both regressed onto the encoded frames (mean squared error in latent
   space, never pixels);
+* with ``memory="stream"`` (recurrent predictor) the state instead runs through the whole
+  clip: every frame is forecast from *all* frames before it, and open-loop rollouts start
+  every few frames, so a memory longer than K frames is trained too;
 * **VICReg** variance + covariance against collapse, with every *cell's* channel vector as a
   sample (an empty background cell has nothing to vary with across clips; forcing it to would
   fill the map with noise the predictor cannot follow — the PushT finding, docs/results.md).
@@ -34,110 +37,21 @@ slow departure from the laws — a ball hovering instead of falling — adds up 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from monde.jepa.causal_video_config import CausalVideoConfig
 from monde.jepa.model import LossOutput
 from monde.jepa.regularizers import VICReg
 from monde.nn.convgru import RecurrentConvPredictor
-from monde.nn.convnet import ConvDecoder, ConvEncoder, HistoryConvPredictor, feature_side
+from monde.nn.convnet import ConvDecoder, ConvEncoder, HistoryConvPredictor
 
-
-@dataclass
-class CausalVideoConfig:
-    """Sizes and loss weights of a frame-causal video JEPA."""
-
-    kind: str = "video-causal"
-    """Marks the model family in saved configs (do not change)."""
-    channels: int = 3
-    """Image channels."""
-    size: int = 64
-    """Frame side in pixels (square frames)."""
-    context: int = 8
-    """Frames the predictor sees before the one it forecasts."""
-    rollout: int = 3
-    """Frames forecast per training clip (clips have ``context + rollout`` frames)."""
-    widths: tuple[int, ...] = (32, 64, 64)
-    """Channels of the encoder's stride-2 convolutions (3 of them: 8×8 cells at 64×64)."""
-    map_channels: int = 16
-    """Channels of a frame's latent map."""
-    predictor_hidden: int = 64
-    """Channels of the predictor's hidden convolutions."""
-    predictor_layers: int = 5
-    """Convolutions in the predictor (with ``predictor="recurrent"``: in its read-out head)."""
-    predictor: str = "history"
-    """``history``: the K most recent maps stacked as channels, one pass of convolutions
-    (:class:`~monde.nn.convnet.HistoryConvPredictor`). ``recurrent``: a convolutional GRU
-    state that takes in the K maps one at a time and runs on through a rollout
-    (:class:`~monde.nn.convgru.RecurrentConvPredictor`), so a hidden object can be carried
-    frame by frame."""
-    target: str = "latent"
-    """``latent`` (JEPA) or ``pixels`` (the generative baseline: decode, compare pixels)."""
-    rollout_weight: float = 1.0
-    """Weight of the free-running rollout loss (teacher forcing has weight 1)."""
-    std_weight: float = 10.0
-    """VICReg variance term (latent target only)."""
-    cov_weight: float = 1.0
-    """VICReg covariance term (latent target only)."""
-    target_grad: bool = True
-    """Let the forecast losses shape the encoded *target* maps as well as the context maps.
-    False detaches the targets (stop-gradient, as in SimSiam / BYOL without the EMA): the
-    encoder then cannot make a hard-to-forecast frame cheaper by encoding less of it (a ball
-    coming out from behind an occluder); VICReg still holds every map against collapse."""
-    surprise_blur: int = 0
-    """Spatial tolerance of surprise, in cells: the forecast and the observed frame are both
-    averaged over (2b+1)² neighbourhoods of cells (for the pixel target: the decoded and the
-    observed frame's pixels averaged over the same areas) before they are compared, so that an object forecast a cell away from where it shows
-    up is not scored as a violation. 0 compares cell by cell."""
-    surprise_horizon: int = 1
-    """Forecast lengths a frame's surprise averages over (latent target only): frame *t* is
-    also forecast open-loop from the context that ended 2, 3 … ``surprise_horizon`` frames
-    earlier, each error divided by ``step_scale`` (its typical size at that lead on training
-    clips) before the average. A ball that hovers or falls upward differs from a free fall by
-    a fraction of a cell per frame, but by several cells after a few frames."""
-    step_scale: tuple[float, ...] = ()
-    """Median per-frame error at each lead 1 … ``surprise_horizon`` on training clips, measured
-    at the end of training (:func:`calibrate_step_scale`); empty before that."""
-
-    @property
-    def clip_frames(self) -> int:
-        """Frames per training clip."""
-        return self.context + self.rollout
-
-    @property
-    def map_side(self) -> int:
-        return feature_side(self.size, len(self.widths))
-
-    @property
-    def pixels(self) -> bool:
-        return self.target == "pixels"
-
-    def validate(self) -> None:
-        """Raise :class:`~monde.errors.ConfigError` on settings that cannot train."""
-        from monde.errors import ConfigError
-
-        if self.target not in ("latent", "pixels"):
-            raise ConfigError(f"model.target must be 'latent' or 'pixels', got {self.target!r}")
-        if self.context < 1 or self.rollout < 1:
-            raise ConfigError(f"model.context and model.rollout must be >= 1, got "
-                              f"{self.context} and {self.rollout}")
-        if self.size % 2 ** len(self.widths):
-            raise ConfigError(f"model.size ({self.size}) must be a multiple of "
-                              f"{2 ** len(self.widths)} (one halving per entry of model.widths)")
-        if self.predictor_layers < 2:
-            raise ConfigError("model.predictor_layers must be >= 2")
-        if self.predictor not in ("history", "recurrent"):
-            raise ConfigError(f"model.predictor must be 'history' or 'recurrent', got "
-                              f"{self.predictor!r}")
-        if self.surprise_blur < 0:
-            raise ConfigError(f"model.surprise_blur must be >= 0, got {self.surprise_blur}")
-        if self.surprise_horizon < 1 or (self.surprise_horizon > 1 and self.pixels):
-            raise ConfigError(f"model.surprise_horizon must be >= 1 (and 1 for the pixel "
-                              f"target), got {self.surprise_horizon}")
+StreamState = tuple[torch.Tensor, torch.Tensor]
+"""A ``memory="stream"`` predictor's state ``[1, hidden, h, w]`` and the map ``[1, C, h, w]`` it
+saw last."""
 
 
 def _blur(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -187,24 +101,65 @@ class CausalVideoJEPA(nn.Module):
         c, s = self.cfg.map_channels, self.cfg.map_side
         return z.reshape(*lead, c, s, s)
 
+    @property
+    def streams(self) -> bool:
+        """Whether the predictor's state runs through whole clips (``memory="stream"``)."""
+        return self.cfg.memory == "stream"
+
+    def _stream_forecasts(self, z: torch.Tensor, hs: torch.Tensor, start: int) -> torch.Tensor:
+        """One-step forecasts ``[B, T-start, C, h, w]`` of frames start..T-1 from the states
+        ``hs [B, T, hidden, h, w]`` of the stream ``z [B, T, C, h, w]``."""
+        B, T = z.shape[:2]
+        h = hs[:, start - 1:T - 1].flatten(0, 1)
+        x = z[:, start - 1:T - 1].flatten(0, 1)
+        return self.predictor.predict(h, x).reshape(B, T - start, *z.shape[2:])
+
+    def _stream_rollouts(self, z: torch.Tensor, hs: torch.Tensor, starts: list[int],
+                         steps: int) -> torch.Tensor:
+        """Open-loop forecasts ``[B, S, steps, C, h, w]`` of frames s..s+steps-1 for each start
+        s, from the state that has seen frames 0..s-1."""
+        B, S = z.shape[0], len(starts)
+        idx = torch.tensor(starts, device=z.device) - 1
+        h = hs[:, idx].flatten(0, 1)
+        x = z[:, idx].flatten(0, 1)
+        return self.predictor.roll(h, x, steps).reshape(B, S, steps, *z.shape[2:])
+
     def forecast(self, z: torch.Tensor) -> torch.Tensor:
         """One-step forecasts ``[B, T-K, C_map, h, w]`` of frames K..T-1 from maps ``[B, T, …]``,
-        each from the K encoded maps before it (teacher forcing)."""
+        each from the K encoded maps before it (teacher forcing) — or, with
+        ``memory="stream"``, from every map before it."""
         K = self.cfg.context
         B, T = z.shape[:2]
+        if self.streams:
+            return self._stream_forecasts(z, self.predictor.states(z), K)
         hist = z.unfold(1, K, 1)[:, :T - K]  # [B, T-K, C, h, w, K]
         hist = hist.permute(0, 1, 5, 2, 3, 4).flatten(0, 1)  # [B*(T-K), K, C, h, w]
         return self.predictor(hist).reshape(B, T - K, *z.shape[2:])
 
     def rollout(self, z: torch.Tensor, steps: int) -> torch.Tensor:
-        """``steps`` maps ``[B, steps, C_map, h, w]`` imagined from the first K of ``z [B, ≥K, …]``,
-        each forecast fed back as the predictor's next input."""
+        """``steps`` maps ``[B, steps, C_map, h, w]`` imagined from the first K of ``z [B, ≥K, …]``
+        (with ``memory="stream"``: from all of ``z``), each forecast fed back as the
+        predictor's next input."""
+        if self.streams:
+            return self.predictor.roll(self.predictor.states(z)[:, -1], z[:, -1], steps)
         return self.predictor.rollout(z[:, :self.cfg.context], steps)
 
     @torch.no_grad()
+    def stream_states(self, z: torch.Tensor, start: StreamState | None = None) -> torch.Tensor:
+        """States ``[1, N, hidden, h, w]`` of a ``memory="stream"`` predictor after each map of
+        ``z [N, C_map, h, w]``; ``start``: the state and map before ``z[0]`` (None: the stream
+        begins at ``z[0]``)."""
+        h, prev = start if start is not None else (None, None)
+        return self.predictor.states(z[None], h, prev)
+
+    def advance(self, z: torch.Tensor, start: StreamState | None = None) -> StreamState:
+        """The stream's ``(state, map)`` after the maps ``z [N, C_map, h, w]``: what
+        :meth:`step_errors` needs as ``start`` to go on from there."""
+        return self.stream_states(z, start)[:, -1], z[-1:]
+
     def step_errors(self, z: torch.Tensor, frames: torch.Tensor | None = None,
                     tokens: Literal["max", "mean"] = "max",
-                    blur: int | None = None) -> torch.Tensor:
+                    blur: int | None = None, start: StreamState | None = None) -> torch.Tensor:
         """Surprise of frames K..N-1 of one stream: ``[N-K]`` float.
 
         Args:
@@ -212,11 +167,19 @@ class CausalVideoJEPA(nn.Module):
             frames: the frames K..N-1 themselves ``[N-K, C, H, W]`` in [0, 1] (pixel target only).
             tokens: how the per-cell errors of a frame combine, ``max`` or ``mean``.
             blur: spatial tolerance in cells (None: the model's ``surprise_blur``).
+            start: ``memory="stream"`` only: the stream's state before ``z[0]``
+                (:meth:`advance`), when ``z`` continues a longer video.
         """
         b = self.cfg.surprise_blur if blur is None else blur
+        if start is not None and not self.streams:
+            raise ValueError("start applies to memory='stream' models only")
         if self.cfg.surprise_horizon > 1:
-            return self._horizon_errors(z, tokens, b)
-        pred = self.forecast(z[None])[0]  # [N-K, C, h, w]
+            return self._horizon_errors(z, tokens, b, start)
+        if self.streams:
+            pred = self._stream_forecasts(z[None], self.stream_states(z, start),
+                                          self.cfg.context)[0]
+        else:
+            pred = self.forecast(z[None])[0]  # [N-K, C, h, w]
         if self.pixels:
             if frames is None:
                 raise ValueError("a pixel-target model needs the frames to compare against")
@@ -233,23 +196,30 @@ class CausalVideoJEPA(nn.Module):
         err = err.flatten(1)
         return err.amax(1) if tokens == "max" else err.mean(1)
 
-    def lead_errors(self, z: torch.Tensor, tokens: str = "max", blur: int = 0) -> torch.Tensor:
+    def lead_errors(self, z: torch.Tensor, tokens: str = "max", blur: int = 0,
+                    start: StreamState | None = None) -> torch.Tensor:
         """``[H, N-K]`` error of frame ``K + i`` forecast open-loop ``j + 1`` steps ahead (row
         ``j``, ``H = surprise_horizon``), NaN where the video starts too late for that lead.
 
-        ``z``: latent maps ``[N, C_map, h, w]`` of N consecutive frames.
+        ``z``: latent maps ``[N, C_map, h, w]`` of N consecutive frames; ``start``: see
+        :meth:`step_errors`.
         """
         K, H, N = self.cfg.context, self.cfg.surprise_horizon, len(z)
         starts = N - K  # a rollout from every context window that has a next frame
-        hist = z.unfold(0, K, 1)[:starts].permute(0, 4, 1, 2, 3)  # [S, K, C, h, w]
-        roll = self.rollout(hist, H).float()  # [S, H, C, h, w]
+        if self.streams:  # the same forecasts, from the state that has seen the whole past
+            roll = self._stream_rollouts(z[None], self.stream_states(z, start),
+                                         list(range(K, N)), H)[0].float()
+        else:
+            hist = z.unfold(0, K, 1)[:starts].permute(0, 4, 1, 2, 3)  # [S, K, C, h, w]
+            roll = self.rollout(hist, H).float()  # [S, H, C, h, w]
         want = z[K:].float()
         out = torch.full((H, starts), float("nan"))
         for j in range(min(H, starts)):  # lead j+1 from start s forecasts frame s + K + j
             out[j, j:] = _map_error(roll[:starts - j, j], want[j:], tokens, blur).cpu()
         return out
 
-    def _horizon_errors(self, z: torch.Tensor, tokens: str, blur: int) -> torch.Tensor:
+    def _horizon_errors(self, z: torch.Tensor, tokens: str, blur: int,
+                        start: StreamState | None = None) -> torch.Tensor:
         """Per-frame mean over leads of ``lead_errors / step_scale``: ``[N-K]``."""
         H = self.cfg.surprise_horizon
         if len(self.cfg.step_scale) < H:
@@ -258,7 +228,7 @@ class CausalVideoJEPA(nn.Module):
                               f"(it has {len(self.cfg.step_scale)}); run calibrate_step_scale "
                               "or set model.surprise_horizon=1")
         scale = torch.tensor(self.cfg.step_scale[:H], dtype=torch.float32)[:, None]
-        return (self.lead_errors(z, tokens, blur) / scale).nanmean(0)
+        return (self.lead_errors(z, tokens, blur, start) / scale).nanmean(0)
 
     # ------------------------------------------------------------------ training
     def forward(self, x: torch.Tensor, step: int = 0,
@@ -267,6 +237,8 @@ class CausalVideoJEPA(nn.Module):
         if x.dim() != 5 or x.shape[1] <= c.context:
             raise ValueError(f"expected clips [B, T > {c.context}, C, H, W], got {tuple(x.shape)}")
         z = self.encode(x)  # [B, T, C_map, h, w]
+        if self.streams:
+            return self._stream_loss(z, x)
         n = x.shape[1] - c.context
         teacher, roll = self.forecast(z), self.rollout(z, n)
         parts: dict[str, torch.Tensor] = {}
@@ -285,6 +257,39 @@ class CausalVideoJEPA(nn.Module):
             want = z[:, c.context:] if c.target_grad else z[:, c.context:].detach()
             pred = F.mse_loss(teacher, want)
             rol = F.mse_loss(roll, want)
+            reg = self.vicreg(z.movedim(2, -1).reshape(-1, c.map_channels))
+            loss = pred + c.rollout_weight * rol + reg.loss
+            parts.update(std=reg.parts["vicreg_std"], cov=reg.parts["vicreg_cov"])
+        parts.update(pred=pred.detach(), rollout=rol.detach())
+        return LossOutput(loss=loss, parts=parts, embeddings=z[:, 0].flatten(1).detach().float())
+
+    def _stream_loss(self, z: torch.Tensor, x: torch.Tensor) -> LossOutput:
+        """``memory="stream"``: the state runs through the whole clip ``z [B, T, …]``; every frame
+        from the third on is forecast from all frames before it (the first two give no motion
+        yet), and ``rollout`` frames are rolled out open-loop from frames K, K +
+        ``rollout_every``, … (as many as fit)."""
+        c = self.cfg
+        T, R = z.shape[1], c.rollout
+        starts = list(range(c.context, T - R + 1, c.rollout_every))
+        if not starts:
+            raise ValueError(f"stream training needs clips of at least context + rollout = "
+                             f"{c.context + R} frames, got {T}")
+        hs = self.predictor.states(z)
+        first = min(2, T - 1)
+        teacher = self._stream_forecasts(z, hs, first)  # frames first..T-1
+        roll = self._stream_rollouts(z, hs, starts, R)  # [B, S, R, …]
+        idx = torch.tensor(starts, device=z.device)[:, None] + torch.arange(R, device=z.device)
+        parts: dict[str, torch.Tensor] = {}
+        if c.pixels:  # cross-entropy on the decoder's logits (see forward)
+            def bce(maps: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+                logits = self.decoder.logits(maps.flatten(0, -4)).float()
+                return F.binary_cross_entropy_with_logits(logits, frames.flatten(0, -4).float())
+            pred, rol = bce(teacher, x[:, first:]), bce(roll, x[:, idx])
+            loss = pred + c.rollout_weight * rol
+        else:
+            want = z if c.target_grad else z.detach()
+            pred = F.mse_loss(teacher, want[:, first:])
+            rol = F.mse_loss(roll, want[:, idx])
             reg = self.vicreg(z.movedim(2, -1).reshape(-1, c.map_channels))
             loss = pred + c.rollout_weight * rol + reg.loss
             parts.update(std=reg.parts["vicreg_std"], cov=reg.parts["vicreg_cov"])

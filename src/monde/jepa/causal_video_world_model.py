@@ -20,7 +20,9 @@ class CausalVideoWorldModel(WithoutActions):
     """Encode frames into latent maps and measure surprise frame by frame.
 
     Every frame after the first ``context`` is forecast once, from the ``context`` frames
-    before it; its surprise is the forecast's error (see :mod:`monde.jepa.causal_video`).
+    before it (a ``memory="stream"`` model: from every frame before it, its state carried from
+    chunk to chunk of a long video); its surprise is the forecast's error (see
+    :mod:`monde.jepa.causal_video`).
     """
 
     modality = "video"
@@ -118,6 +120,7 @@ class CausalVideoWorldModel(WithoutActions):
             raise ConfigError(f"blur must be >= 0 cells, got {blur}")
         scores: list[np.ndarray] = []
         hist = None
+        carry = None  # a streaming model's (state, map) before hist's first frame
         n = 0
         # Frames kept from the previous chunk: the context, and for a model that also scores
         # longer leads the frames its earlier contexts start from.
@@ -131,8 +134,11 @@ class CausalVideoWorldModel(WithoutActions):
                 # frames whose K predecessors are known; only this chunk's are new
                 new = min(len(z), len(allz) - K)
                 frames = x[-new:] if self.jepa.pixels else None
-                err = self.jepa.step_errors(allz, frames, tokens, blur)[-new:]
+                err = self.jepa.step_errors(allz, frames, tokens, blur, start=carry)[-new:]
                 scores.append(err.float().cpu().numpy())
+            drop = len(allz) - keep
+            if self.jepa.streams and drop > 0:
+                carry = self.jepa.advance(allz[:drop], carry)
             hist = allz[-keep:]
         if n <= K:
             raise DataError(f"the video has {n} frames but this model needs at "

@@ -57,23 +57,34 @@ class RecurrentConvPredictor(nn.Module):
         """The map after ``x [N, C, h, w]`` given the state that has seen it."""
         return x + self.head(torch.cat([h, x, self._coords(x)], 1))
 
+    def states(self, maps: torch.Tensor, h: torch.Tensor | None = None,
+               prev: torch.Tensor | None = None) -> torch.Tensor:
+        """States ``[N, T, hidden, h, w]`` after each of the maps ``[N, T, C, h, w]``: entry
+        ``t`` has seen maps 0…t. ``h`` / ``prev``: the state and the map before ``maps[:, 0]``
+        when a stream continues (default: a fresh state, no motion into the first map)."""
+        n = maps.shape[0]
+        if h is None:
+            h = maps.new_zeros(n, self.hidden, self.side, self.side)
+        prev = maps[:, 0] if prev is None else prev
+        out = []
+        for x in maps.unbind(1):
+            h, prev = self.step(h, x, prev), x
+            out.append(h)
+        return torch.stack(out, 1)
+
     def burn_in(self, hist: torch.Tensor) -> torch.Tensor:
         """State ``[N, hidden, h, w]`` after the maps ``hist [N, K, C, h, w]``."""
-        n = check_history(hist, self.history, self.channels, self.side)
-        h = hist.new_zeros(n, self.hidden, self.side, self.side)
-        prev = hist[:, 0]
-        for x in hist.unbind(1):
-            h, prev = self.step(h, x, prev), x
-        return h
+        check_history(hist, self.history, self.channels, self.side)
+        return self.states(hist)[:, -1]
 
     def forward(self, hist: torch.Tensor) -> torch.Tensor:
         """``hist [N, K, C, h, w]`` → the next map ``[N, C, h, w]``."""
         return self.predict(self.burn_in(hist), hist[:, -1])
 
-    def rollout(self, hist: torch.Tensor, steps: int) -> torch.Tensor:
-        """``steps`` maps ``[N, steps, C, h, w]`` after ``hist [N, K, C, h, w]``, each forecast
-        fed back as the next input while the state runs on."""
-        h, x = self.burn_in(hist), hist[:, -1]
+    def roll(self, h: torch.Tensor, x: torch.Tensor, steps: int) -> torch.Tensor:
+        """``steps`` maps ``[N, steps, C, h, w]`` after the map ``x [N, C, h, w]`` from the state
+        ``h`` that has seen it, each forecast fed back as the next input while the state runs
+        on."""
         out = []
         for i in range(steps):
             nxt = self.predict(h, x)
@@ -81,3 +92,7 @@ class RecurrentConvPredictor(nn.Module):
             if i + 1 < steps:
                 h, x = self.step(h, nxt, x), nxt
         return torch.stack(out, 1)
+
+    def rollout(self, hist: torch.Tensor, steps: int) -> torch.Tensor:
+        """``steps`` maps ``[N, steps, C, h, w]`` after ``hist [N, K, C, h, w]``."""
+        return self.roll(self.burn_in(hist), hist[:, -1], steps)

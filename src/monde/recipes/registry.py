@@ -46,8 +46,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            _user_video),
     Recipe("video-causal", "frame-causal video JEPA on your own files, for surprise: "
            "monde train video-causal --data DIR", vc.video_causal),
-    Recipe("intphys-tiny", "intuitive physics: frame-causal video JEPA with a recurrent "
-           "predictor, on possible clips only, CPU ~20 min (monde eval physics)", vc.intphys_tiny),
+    Recipe("intphys-tiny", "intuitive physics: frame-causal video JEPA whose recurrent state "
+           "runs through each clip, on possible clips only, CPU 20-45 min (monde eval physics)",
+           vc.intphys_tiny),
     Recipe("intphys-pixels-tiny", "the pixel-predicting baseline of intphys-tiny (same "
            "networks and budget)", vc.intphys_pixels_tiny),
     Recipe("intphys", "intphys-tiny sized for a GPU", vc.intphys),
