@@ -237,37 +237,41 @@ class CausalVideoJEPA(nn.Module):
         if x.dim() != 5 or x.shape[1] <= c.context:
             raise ValueError(f"expected clips [B, T > {c.context}, C, H, W], got {tuple(x.shape)}")
         z = self.encode(x)  # [B, T, C_map, h, w]
-        if self.streams:
-            return self._stream_loss(z, x)
-        n = x.shape[1] - c.context
-        teacher, roll = self.forecast(z), self.rollout(z, n)
+        teacher, t_idx, roll, r_idx = (self._stream_forecasts_for_loss(z) if self.streams
+                                       else self._window_forecasts_for_loss(z))
         parts: dict[str, torch.Tensor] = {}
         if c.pixels:
             # Cross-entropy on the decoder's logits, not a squared error after its sigmoid: on
             # frames that are mostly black background, MSE drives every pixel to black within
             # ~60 steps and the saturated sigmoid then passes almost no gradient (the twin was
             # stuck there for all 3,000 steps: decoded frames at most 0.012, docs/results.md).
-            frames = x[:, c.context:].flatten(0, 1)
-            pred = F.binary_cross_entropy_with_logits(
-                self.decoder.logits(teacher.flatten(0, 1)).float(), frames.float())
-            rol = F.binary_cross_entropy_with_logits(
-                self.decoder.logits(roll.flatten(0, 1)).float(), frames.float())
+            def bce(maps: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+                logits = self.decoder.logits(maps.flatten(0, -4)).float()
+                return F.binary_cross_entropy_with_logits(logits, frames.flatten(0, -4).float())
+            pred, rol = bce(teacher, x[:, t_idx]), bce(roll, x[:, r_idx])
             loss = pred + c.rollout_weight * rol
         else:
-            want = z[:, c.context:] if c.target_grad else z[:, c.context:].detach()
-            pred = F.mse_loss(teacher, want)
-            rol = F.mse_loss(roll, want)
+            want = z if c.target_grad else z.detach()
+            pred = F.mse_loss(teacher, want[:, t_idx])
+            rol = F.mse_loss(roll, want[:, r_idx])
             reg = self.vicreg(z.movedim(2, -1).reshape(-1, c.map_channels))
             loss = pred + c.rollout_weight * rol + reg.loss
             parts.update(std=reg.parts["vicreg_std"], cov=reg.parts["vicreg_cov"])
         parts.update(pred=pred.detach(), rollout=rol.detach())
         return LossOutput(loss=loss, parts=parts, embeddings=z[:, 0].flatten(1).detach().float())
 
-    def _stream_loss(self, z: torch.Tensor, x: torch.Tensor) -> LossOutput:
+    def _window_forecasts_for_loss(self, z: torch.Tensor):
+        """Teacher-forced forecasts of frames K..T-1 from their K-frame windows, and the same
+        frames rolled out from the first K; with the frame indices each is compared against."""
+        K, T = self.cfg.context, z.shape[1]
+        frames = torch.arange(K, T, device=z.device)
+        return self.forecast(z), frames, self.rollout(z, T - K), frames
+
+    def _stream_forecasts_for_loss(self, z: torch.Tensor):
         """``memory="stream"``: the state runs through the whole clip ``z [B, T, …]``; every frame
         from the third on is forecast from all frames before it (the first two give no motion
         yet), and ``rollout`` frames are rolled out open-loop from frames K, K +
-        ``rollout_every``, … (as many as fit)."""
+        ``rollout_every``, … (as many as fit): ``[B, S, R, …]`` against indices ``[S, R]``."""
         c = self.cfg
         T, R = z.shape[1], c.rollout
         starts = list(range(c.context, T - R + 1, c.rollout_every))
@@ -277,24 +281,9 @@ class CausalVideoJEPA(nn.Module):
         hs = self.predictor.states(z)
         first = min(2, T - 1)
         teacher = self._stream_forecasts(z, hs, first)  # frames first..T-1
-        roll = self._stream_rollouts(z, hs, starts, R)  # [B, S, R, …]
+        roll = self._stream_rollouts(z, hs, starts, R)
         idx = torch.tensor(starts, device=z.device)[:, None] + torch.arange(R, device=z.device)
-        parts: dict[str, torch.Tensor] = {}
-        if c.pixels:  # cross-entropy on the decoder's logits (see forward)
-            def bce(maps: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-                logits = self.decoder.logits(maps.flatten(0, -4)).float()
-                return F.binary_cross_entropy_with_logits(logits, frames.flatten(0, -4).float())
-            pred, rol = bce(teacher, x[:, first:]), bce(roll, x[:, idx])
-            loss = pred + c.rollout_weight * rol
-        else:
-            want = z if c.target_grad else z.detach()
-            pred = F.mse_loss(teacher, want[:, first:])
-            rol = F.mse_loss(roll, want[:, idx])
-            reg = self.vicreg(z.movedim(2, -1).reshape(-1, c.map_channels))
-            loss = pred + c.rollout_weight * rol + reg.loss
-            parts.update(std=reg.parts["vicreg_std"], cov=reg.parts["vicreg_cov"])
-        parts.update(pred=pred.detach(), rollout=rol.detach())
-        return LossOutput(loss=loss, parts=parts, embeddings=z[:, 0].flatten(1).detach().float())
+        return teacher, torch.arange(first, T, device=z.device), roll, idx
 
     def after_step(self, step: int, total_steps: int) -> None:
         """Nothing to update between steps (no EMA target)."""
